@@ -124,10 +124,10 @@ impl LlamaConfig {
     }
 }
 
-/// SwiGLU hidden size as Llama chooses it: 2/3 of 4d, rounded up to a multiple of 32.
+/// SwiGLU hidden size as Llama chooses it: 2/3 of 4d, rounded up to a multiple of 64.
 pub fn ffn_size(d: usize) -> usize {
     let h = 8 * d / 3;
-    h.div_ceil(32) * 32
+    h.div_ceil(64) * 64
 }
 
 #[cfg(test)]
