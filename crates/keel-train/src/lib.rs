@@ -1,1 +1,17 @@
-//! keel-train
+//! keel-train: Keel's trainers.
+//!
+//! Every trainer is shaped the same way (as in TRL): a `*Config` with documented defaults, a
+//! function that takes the model, data and a run directory, and the shared machinery here —
+//! [`optim`] (fused AdamW), [`schedule`] (warmup + cosine), [`checkpoint`] (atomic, resumable),
+//! [`metrics`] (JSONL log) — so resume, NaN guard and logging behave identically everywhere.
+
+pub mod checkpoint;
+pub mod data;
+pub mod error;
+pub mod metrics;
+pub mod optim;
+pub mod pretrain;
+pub mod progress;
+pub mod schedule;
+
+pub use error::{Result, TrainError};

@@ -1,0 +1,194 @@
+//! Checkpoints: complete, atomic and resumable.
+//!
+//! Layout under a run directory:
+//! ```text
+//! checkpoints/step-00000400/  model.safetensors  config.json  tokenizer.json
+//!                             optimizer.safetensors  trainer_state.json
+//! checkpoints/latest          "step-00000400"
+//! ```
+//! A checkpoint directory is a Hugging Face model directory too (config.json +
+//! model.safetensors + tokenizer.json), so any checkpoint can be loaded, chatted with or
+//! exported as is. It is written under a temporary name and renamed into place, and `latest`
+//! is replaced atomically afterwards: a crash mid-save leaves the previous checkpoint intact
+//! and `latest` pointing at it.
+
+use crate::error::{Result, TrainError};
+use crate::optim::AdamW;
+use candle_core::{Device, Tensor};
+use candle_nn::VarMap;
+use keel_core::artifact::{read_json, write_atomic, write_json_atomic};
+use keel_core::rng::RngState;
+use keel_model::LlamaConfig;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+/// Everything besides tensors needed to continue a run exactly where it stopped.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainerState {
+    /// Optimizer steps completed.
+    pub step: u64,
+    pub tokens_seen: u64,
+    /// Data-sampling generator position.
+    pub data_rng: RngState,
+    pub optimizer_t: u64,
+    /// The trainer's config, serialised, for lineage and for checking a resume is compatible.
+    pub trainer_config: serde_json::Value,
+}
+
+fn ck_err(path: &Path, message: impl Into<String>) -> TrainError {
+    TrainError::Checkpoint {
+        path: path.to_path_buf(),
+        message: message.into(),
+    }
+}
+
+/// Named model tensors in `parameter_shapes` order.
+pub fn named_vars(config: &LlamaConfig, varmap: &VarMap) -> Result<Vec<(String, candle_core::Var)>> {
+    let data = varmap.data().lock().expect("varmap lock");
+    keel_model::llama::parameter_shapes(config)
+        .into_iter()
+        .map(|(name, _)| {
+            let v = data
+                .get(&name)
+                .cloned()
+                .ok_or_else(|| TrainError::Config(format!("model has no parameter {name}")))?;
+            Ok((name, v))
+        })
+        .collect()
+}
+
+/// Write a checkpoint for `state.step`; keep the newest `keep` checkpoints.
+pub fn save(
+    run_dir: &Path,
+    config: &LlamaConfig,
+    varmap: &VarMap,
+    opt: &AdamW,
+    state: &TrainerState,
+    tokenizer_json: Option<&[u8]>,
+    keep: usize,
+) -> Result<PathBuf> {
+    let root = run_dir.join("checkpoints");
+    let name = format!("step-{:08}", state.step);
+    let final_dir = root.join(&name);
+    let tmp = root.join(format!(".tmp-{name}-{}", std::process::id()));
+    if tmp.exists() {
+        std::fs::remove_dir_all(&tmp).map_err(|e| keel_core::CoreError::io(&tmp, e))?;
+    }
+    std::fs::create_dir_all(&tmp).map_err(|e| keel_core::CoreError::io(&tmp, e))?;
+
+    let weights: HashMap<String, Tensor> = named_vars(config, varmap)?
+        .into_iter()
+        .map(|(n, v)| (n, v.as_tensor().clone()))
+        .collect();
+    candle_core::safetensors::save(&weights, tmp.join("model.safetensors"))?;
+    let opt_state: HashMap<String, Tensor> = opt.state_tensors()?.into_iter().collect();
+    candle_core::safetensors::save(&opt_state, tmp.join("optimizer.safetensors"))?;
+    write_json_atomic(&tmp.join("config.json"), config)?;
+    write_json_atomic(&tmp.join("trainer_state.json"), state)?;
+    if let Some(t) = tokenizer_json {
+        write_atomic(&tmp.join("tokenizer.json"), t)?;
+    }
+    // fsync the files' directory entry by renaming the whole directory into place.
+    if final_dir.exists() {
+        std::fs::remove_dir_all(&final_dir).map_err(|e| keel_core::CoreError::io(&final_dir, e))?;
+    }
+    std::fs::rename(&tmp, &final_dir).map_err(|e| keel_core::CoreError::io(&final_dir, e))?;
+    write_atomic(&root.join("latest"), name.as_bytes())?;
+    prune(&root, keep)?;
+    Ok(final_dir)
+}
+
+fn prune(root: &Path, keep: usize) -> Result<()> {
+    let mut steps: Vec<PathBuf> = std::fs::read_dir(root)
+        .map_err(|e| keel_core::CoreError::io(root, e))?
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("step-"))
+        })
+        .collect();
+    steps.sort();
+    let keep = keep.max(1);
+    if steps.len() > keep {
+        for p in &steps[..steps.len() - keep] {
+            let _ = std::fs::remove_dir_all(p);
+        }
+    }
+    Ok(())
+}
+
+/// The checkpoint directory `latest` points at, if any.
+pub fn latest(run_dir: &Path) -> Result<Option<PathBuf>> {
+    let root = run_dir.join("checkpoints");
+    let pointer = root.join("latest");
+    if !pointer.exists() {
+        return Ok(None);
+    }
+    let name = std::fs::read_to_string(&pointer).map_err(|e| keel_core::CoreError::io(&pointer, e))?;
+    let dir = root.join(name.trim());
+    if !dir.is_dir() {
+        return Err(ck_err(&pointer, format!("points at {}, which does not exist", dir.display())));
+    }
+    Ok(Some(dir))
+}
+
+/// Load a safetensors file, turning candle's terse errors into "file: problem".
+pub fn load_tensors(path: &Path) -> Result<HashMap<String, Tensor>> {
+    if !path.exists() {
+        return Err(ck_err(path, "file not found"));
+    }
+    candle_core::safetensors::load(path, &Device::Cpu)
+        .map_err(|e| ck_err(path, format!("not a readable safetensors file (corrupt or truncated?): {e}")))
+}
+
+/// Copy checkpoint weights into the model's variables, checking every name and shape.
+pub fn load_weights_into(config: &LlamaConfig, varmap: &VarMap, file: &Path) -> Result<()> {
+    let tensors = load_tensors(file)?;
+    for (name, var) in named_vars(config, varmap)? {
+        let t = tensors
+            .get(&name)
+            .ok_or_else(|| ck_err(file, format!("missing tensor {name}")))?;
+        if t.dims() != var.dims() {
+            return Err(ck_err(
+                file,
+                format!(
+                    "tensor {name} has shape {:?}, config.json expects {:?}",
+                    t.dims(),
+                    var.dims()
+                ),
+            ));
+        }
+        var.set(&t.to_dtype(candle_core::DType::F32)?)?;
+    }
+    Ok(())
+}
+
+/// Read a checkpoint's config and trainer state.
+pub fn read_meta(dir: &Path) -> Result<(LlamaConfig, TrainerState)> {
+    let config: LlamaConfig = read_json(&dir.join("config.json"))?;
+    config
+        .validate()
+        .map_err(|e| ck_err(&dir.join("config.json"), e.to_string()))?;
+    let state: TrainerState = read_json(&dir.join("trainer_state.json"))?;
+    Ok((config, state))
+}
+
+/// Restore weights and optimizer moments from `dir` into an already-built model/optimizer.
+pub fn restore(dir: &Path, config: &LlamaConfig, varmap: &VarMap, opt: &mut AdamW) -> Result<TrainerState> {
+    let (saved_cfg, state) = read_meta(dir)?;
+    if &saved_cfg != config {
+        return Err(ck_err(
+            &dir.join("config.json"),
+            "model config differs from the run being resumed",
+        ));
+    }
+    load_weights_into(config, varmap, &dir.join("model.safetensors"))?;
+    let opt_file = dir.join("optimizer.safetensors");
+    let opt_state = load_tensors(&opt_file)?;
+    opt.load_state(state.optimizer_t, &opt_state)
+        .map_err(|m| ck_err(&opt_file, m))?;
+    Ok(state)
+}
