@@ -6,6 +6,7 @@
 //! [`metrics`] (JSONL log) — so resume, NaN guard and logging behave identically everywhere.
 
 pub mod checkpoint;
+pub mod corpus;
 pub mod data;
 pub mod error;
 pub mod metrics;

@@ -1,0 +1,3 @@
+//! One module per `keel` subcommand. Each exposes clap args and a `run` function.
+
+pub mod pretrain;
