@@ -16,6 +16,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run the embedded default end to end: world → tokenizer → pretrain → evaluation → summary.
+    Demo(commands::demo::DemoArgs),
     /// Pretrain a model from scratch on a text corpus.
     Pretrain(commands::pretrain::PretrainArgs),
 }
@@ -27,6 +29,7 @@ fn main() -> std::process::ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let result = match cli.command {
+        Command::Demo(a) => commands::demo::run(a),
         Command::Pretrain(a) => commands::pretrain::run(a),
     };
     match result {
