@@ -1,1 +1,39 @@
-//! keel-eval
+//! keel-eval: Keel's evaluation harness.
+//!
+//! - [`generator`]: the [`Generator`] trait every target/judge/attacker implements;
+//!   [`openai::OpenAiEndpoint`] for OpenAI-compatible servers; [`FnGenerator`] for closures.
+//! - [`suite`], [`builtin`], [`loaders`]: suite spec files (TOML), built-in world and
+//!   public suites, and loaders for public benchmark formats.
+//! - [`evaluate`], [`runner`]: concurrent, resumable runs journaled to `results.jsonl`.
+//! - [`scorers`], [`refusal`], [`mc`], [`reward`], [`judge`], [`winrate`]: three-valued
+//!   per-item scoring (pass / fail / unscored) and judges.
+//! - [`metrics`], [`stats`]: aggregates with Wilson / bootstrap intervals, Cohen's kappa.
+//! - [`redteam`]: attack library, PAIR-style iterative attacker, garak-compatible reports.
+
+pub mod builtin;
+pub mod error;
+pub mod evaluate;
+pub mod generator;
+pub mod item;
+pub mod judge;
+pub mod loaders;
+pub mod mc;
+pub mod metrics;
+pub mod openai;
+pub mod record;
+pub mod redteam;
+pub mod refusal;
+pub mod reward;
+pub mod runner;
+pub mod scorers;
+pub mod stats;
+pub mod suite;
+pub mod winrate;
+
+pub use error::{EvalError, GenError, Result};
+pub use generator::{
+    FnGenerator, GenRequest, GenResponse, Generator, Message, Prompt, Role, SamplingParams,
+};
+pub use openai::{OpenAiEndpoint, RetryPolicy};
+pub use record::{Counts, ItemRecord, Outcome};
+pub use suite::SuiteSpec;
