@@ -58,8 +58,8 @@ fn hallucination(e: &Entities, r: &TaskRow, rng: &mut KeelRng) -> Option<String>
     let person = &e.people.choose(rng)?.name;
     let colour = COLOURS.choose(rng)?;
     let n = rng.random_range(2..90);
-    let family = r.template.rsplitn(2, '/').nth(1)?;
-    let idx: usize = r.template.rsplit('/').next()?.parse().ok()?;
+    let (family, idx) = r.template.rsplit_once('/')?;
+    let idx: usize = idx.parse().ok()?;
     Some(match (family, idx) {
         ("unanswerable/person_home", _) => format!("{subject} lives in {town}."),
         ("unanswerable/person_profession", _) => {
