@@ -8,6 +8,7 @@
 //!   with tokenizer and [`chat_template`]; [`generate`]: KV-cache sampling.
 
 pub mod chat_template;
+pub mod bench;
 pub mod config;
 pub mod error;
 pub mod generate;

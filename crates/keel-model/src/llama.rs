@@ -5,21 +5,16 @@
 //! struct loads Keel's own checkpoints, HF safetensors and dequantised GGUF weights.
 
 use crate::config::LlamaConfig;
-use crate::ops;
-use candle_core::{DType, Device, Tensor, Var, D};
+use crate::ops::{self, RopeTables};
+use candle_core::{DType, Device, Tensor, Var};
 use candle_nn::{VarBuilder, VarMap};
 use keel_core::rng::rng_for;
 use rand::Rng;
+use std::sync::Arc;
 
-/// `x @ w.T` for `x: [.., in]`, `w: [out, in]`, flattening leading dims into one matmul.
+/// `x @ w.T` for `x: [.., in]`, `w: [out, in]`: one fused graph node (see [`ops::linear`]).
 pub fn linear(x: &Tensor, w: &Tensor) -> candle_core::Result<Tensor> {
-    let dims = x.dims().to_vec();
-    let inner = *dims.last().unwrap();
-    let rows: usize = dims[..dims.len() - 1].iter().product();
-    let y = x.reshape((rows, inner))?.matmul(&w.t()?)?;
-    let mut out = dims;
-    *out.last_mut().unwrap() = w.dim(0)?;
-    y.reshape(out)
+    ops::linear(x, w)
 }
 
 struct Layer {
@@ -34,27 +29,88 @@ struct Layer {
     w_down: Tensor,
 }
 
-/// Keys and values of earlier positions, one pair per layer: `[b, kv_heads, s, head_dim]`.
-#[derive(Default, Clone)]
+/// Keys and values of earlier positions, one pair per layer, each a preallocated
+/// `[b, capacity, kv_heads·head_dim]` buffer written in place: a decode step copies only its
+/// own new row instead of concatenating the whole history (which made generation quadratic in
+/// copies). Capacity doubles when full, so appends are amortised O(1).
+#[derive(Default)]
 pub struct KvCache {
     layers: Vec<Option<(Tensor, Tensor)>>,
+    len: usize,
+}
+
+impl Clone for KvCache {
+    /// A deep copy: the buffers are written in place, so sharing them would let two caches
+    /// overwrite each other's history.
+    fn clone(&self) -> Self {
+        let layers = self
+            .layers
+            .iter()
+            .map(|l| {
+                l.as_ref()
+                    .map(|(k, v)| (k.copy().expect("cpu copy"), v.copy().expect("cpu copy")))
+            })
+            .collect();
+        KvCache {
+            layers,
+            len: self.len,
+        }
+    }
 }
 
 impl KvCache {
     pub fn new(num_layers: usize) -> Self {
         KvCache {
             layers: vec![None; num_layers],
+            len: 0,
         }
     }
     /// Number of cached positions.
     pub fn len(&self) -> usize {
-        match self.layers.first() {
-            Some(Some((k, _))) => k.dim(2).unwrap_or(0),
-            _ => 0,
-        }
+        self.len
     }
     pub fn is_empty(&self) -> bool {
-        self.len() == 0
+        self.len == 0
+    }
+
+    /// Writes layer `i`'s new keys/values `[b, t, w]` after the cached `len` positions and
+    /// returns views of all `len + t` positions. `max_len` caps the buffer's growth.
+    fn append(
+        &mut self,
+        i: usize,
+        k: &Tensor,
+        v: &Tensor,
+        max_len: usize,
+    ) -> candle_core::Result<(Tensor, Tensor)> {
+        let (b, t, w) = k.dims3()?;
+        let need = self.len + t;
+        let slot = self
+            .layers
+            .get_mut(i)
+            .ok_or_else(|| candle_core::Error::Msg(format!("kv cache has no layer {i}")))?;
+        let fits = matches!(slot, Some((ck, _)) if ck.dim(0)? == b && ck.dim(1)? >= need && ck.dim(2)? == w);
+        if !fits {
+            let cap = (need.max(64).next_power_of_two()).min(max_len.max(need));
+            let grow = |old: Option<&Tensor>| -> candle_core::Result<Tensor> {
+                let buf = Tensor::zeros((b, cap, w), DType::F32, k.device())?;
+                if let Some(old) = old {
+                    if self.len > 0 {
+                        buf.slice_set(&old.narrow(1, 0, self.len)?.contiguous()?, 1, 0)?;
+                    }
+                }
+                Ok(buf)
+            };
+            let (ok, ov) = match slot.take() {
+                Some((ok, ov)) if ok.dim(0)? == b && ok.dim(2)? == w => (Some(ok), Some(ov)),
+                _ if self.len > 0 => candle_core::bail!("kv cache: batch or width changed mid-sequence"),
+                _ => (None, None),
+            };
+            *slot = Some((grow(ok.as_ref())?, grow(ov.as_ref())?));
+        }
+        let (ck, cv) = slot.as_ref().expect("allocated above");
+        ck.slice_set(&k.detach().contiguous()?, 1, self.len)?;
+        cv.slice_set(&v.detach().contiguous()?, 1, self.len)?;
+        Ok((ck.narrow(1, 0, need)?, cv.narrow(1, 0, need)?))
     }
 }
 
@@ -64,8 +120,7 @@ pub struct Llama {
     layers: Vec<Layer>,
     final_norm: Tensor,
     lm_head: Tensor,
-    cos: Tensor,
-    sin: Tensor,
+    rope: Arc<RopeTables>,
 }
 
 impl Llama {
@@ -97,15 +152,14 @@ impl Llama {
         } else {
             vb.get((c.vocab_size, d), "lm_head.weight")?
         };
-        let (cos, sin) = ops::rope_tables(c.head_dim(), c.max_position_embeddings, c.rope_theta)?;
+        let rope = RopeTables::new(c.head_dim(), c.max_position_embeddings, c.rope_theta);
         Ok(Llama {
             config: c.clone(),
             embed,
             layers,
             final_norm,
             lm_head,
-            cos,
-            sin,
+            rope,
         })
     }
 
@@ -159,58 +213,62 @@ impl Llama {
                 c.max_position_embeddings
             );
         }
-        let (h, kvh, dh) = (c.num_attention_heads, c.kv_heads(), c.head_dim());
-        let cos = self.cos.narrow(0, offset, t)?;
-        let sin = self.sin.narrow(0, offset, t)?;
-        let mut x = self.embed.index_select(&ids.flatten_all()?, 0)?.reshape((b, t, c.hidden_size))?;
+        let (h, kvh, eps) = (c.num_attention_heads, c.kv_heads(), c.rms_norm_eps);
+        let mut x = self
+            .embed
+            .index_select(&ids.flatten_all()?, 0)?
+            .reshape((b, t, c.hidden_size))?;
         for (i, l) in self.layers.iter().enumerate() {
-            let n = ops::rms_norm(&x, &l.attn_norm, c.rms_norm_eps)?;
-            let q = linear(&n, &l.wq)?.reshape((b, t, h, dh))?.transpose(1, 2)?;
-            let k = linear(&n, &l.wk)?.reshape((b, t, kvh, dh))?.transpose(1, 2)?;
-            let v = linear(&n, &l.wv)?.reshape((b, t, kvh, dh))?.transpose(1, 2)?;
-            let q = ops::rope(&q.contiguous()?, &cos, &sin)?;
-            let k = ops::rope(&k.contiguous()?, &cos, &sin)?;
+            let n = ops::rms_norm(&x, &l.attn_norm, eps)?;
+            let q = ops::rope(&ops::linear(&n, &l.wq)?, &self.rope, h, offset)?;
+            let k = ops::rope(&ops::linear(&n, &l.wk)?, &self.rope, kvh, offset)?;
+            let v = ops::linear(&n, &l.wv)?;
             let (k, v) = match cache.as_deref_mut() {
-                Some(cache) => {
-                    let (k, v) = match &cache.layers[i] {
-                        Some((pk, pv)) => (Tensor::cat(&[pk, &k], 2)?, Tensor::cat(&[pv, &v], 2)?),
-                        None => (k, v.contiguous()?),
-                    };
-                    cache.layers[i] = Some((k.clone(), v.clone()));
-                    (k, v)
-                }
+                Some(cache) => cache.append(i, &k, &v, c.max_position_embeddings)?,
                 None => (k, v),
             };
-            let a = ops::causal_attention(&q, &k, &v)?;
-            let a = a.transpose(1, 2)?.reshape((b, t, c.hidden_size))?;
-            x = (x + linear(&a, &l.wo)?)?;
-            let n = ops::rms_norm(&x, &l.mlp_norm, c.rms_norm_eps)?;
-            let m = ops::swiglu(&linear(&n, &l.w_gate)?, &linear(&n, &l.w_up)?)?;
-            x = (x + linear(&m, &l.w_down)?)?;
+            let a = ops::causal_attention(&q, &k, &v, h, kvh)?;
+            x = ops::linear_residual(&x, &a, &l.wo)?;
+            let n = ops::rms_norm(&x, &l.mlp_norm, eps)?;
+            let m = ops::swiglu(&ops::linear(&n, &l.w_gate)?, &ops::linear(&n, &l.w_up)?)?;
+            x = ops::linear_residual(&x, &m, &l.w_down)?;
         }
-        ops::rms_norm(&x, &self.final_norm, c.rms_norm_eps)
+        if let Some(cache) = cache {
+            cache.len = offset + t;
+        }
+        ops::rms_norm(&x, &self.final_norm, eps)
     }
 
     /// Logits `[b, t, vocab]`.
     pub fn forward(&self, ids: &Tensor, cache: Option<&mut KvCache>) -> candle_core::Result<Tensor> {
         let h = self.forward_hidden(ids, cache)?;
-        linear(&h, &self.lm_head)
+        ops::linear(&h, &self.lm_head)
+    }
+
+    /// Logits `[b, vocab]` of the last position only: what a decode step needs, without the
+    /// LM head over the whole prompt.
+    pub fn forward_last(
+        &self,
+        ids: &Tensor,
+        cache: Option<&mut KvCache>,
+    ) -> candle_core::Result<Tensor> {
+        let h = self.forward_hidden(ids, cache)?;
+        let t = h.dim(1)?;
+        ops::linear(&h.narrow(1, t - 1, 1)?.squeeze(1)?, &self.lm_head)
     }
 
     /// Mean next-token cross-entropy of `ids` `[b, t]` against `targets` `[b, t]`, counting
-    /// only positions where `mask` `[b, t]` is 1 (all positions when `None`).
+    /// only positions where `mask` `[b, t]` is 1 (all positions when `None`). The LM head
+    /// and the loss are one fused op, so no logits tensor is kept.
     pub fn loss(
         &self,
         ids: &Tensor,
         targets: &Tensor,
         mask: Option<&Tensor>,
     ) -> candle_core::Result<Tensor> {
-        let logits = self.forward(ids, None)?;
-        let v = logits.dim(D::Minus1)?;
-        let logits = logits.reshape(((), v))?;
-        let targets = targets.flatten_all()?;
-        let mask = mask.map(|m| m.flatten_all()).transpose()?;
-        ops::cross_entropy(&logits, &targets, mask.as_ref())
+        let h = self.forward_hidden(ids, None)?;
+        let h = h.reshape(((), self.config.hidden_size))?;
+        ops::linear_cross_entropy(&h, &self.lm_head, targets, mask)
     }
 }
 
@@ -263,6 +321,116 @@ mod tests {
         let inc = Tensor::cat(&[a, b, c], 1).unwrap();
         let diff = (full - inc).unwrap().abs().unwrap().max_all().unwrap();
         assert!(diff.to_scalar::<f32>().unwrap() < 1e-4);
+    }
+
+    #[test]
+    fn kv_cache_with_gqa_batch_and_growth_matches_full_forward() {
+        let mut cfg = LlamaConfig::tiny(40, 32, 2, 4);
+        cfg.num_key_value_heads = Some(2);
+        cfg.max_position_embeddings = 128;
+        let (_vm, m) = Llama::init(&cfg, 3).unwrap();
+        let ids: Vec<u32> = (0..2 * 70).map(|i| (i * 7 % 40) as u32).collect();
+        let ids = Tensor::from_vec(ids, (2, 70), &Device::Cpu).unwrap();
+        let full = m.forward(&ids, None).unwrap();
+        let mut cache = KvCache::new(2);
+        // 60 positions, then single steps past the initial 64-row capacity (the buffer grows).
+        let mut parts = vec![m.forward(&ids.narrow(1, 0, 60).unwrap(), Some(&mut cache)).unwrap()];
+        for p in 60..70 {
+            parts.push(m.forward(&ids.narrow(1, p, 1).unwrap(), Some(&mut cache)).unwrap());
+        }
+        assert_eq!(cache.len(), 70);
+        let inc = Tensor::cat(&parts, 1).unwrap();
+        let diff = (full - inc).unwrap().abs().unwrap().max_all().unwrap();
+        assert!(diff.to_scalar::<f32>().unwrap() < 1e-4);
+        // A cloned cache is independent: extending the clone leaves the original intact.
+        let mut c2 = cache.clone();
+        m.forward(&ids.narrow(1, 0, 1).unwrap(), Some(&mut c2)).unwrap();
+        assert_eq!((cache.len(), c2.len()), (70, 71));
+    }
+
+    /// The same model written with the composite reference ops, in f64.
+    fn reference_loss(m: &Llama, ids: &Tensor, targets: &Tensor, mask: &Tensor) -> Tensor {
+        use crate::ops::reference as r;
+        let c = &m.config;
+        let f = |t: &Tensor| t.to_dtype(DType::F64).unwrap();
+        let (h, kvh, eps) = (c.num_attention_heads, c.kv_heads(), c.rms_norm_eps);
+        let (b, t) = ids.dims2().unwrap();
+        let (cos, sin) = m.rope.narrow(0, t).unwrap();
+        let mut x = f(&m.embed).index_select(&ids.flatten_all().unwrap(), 0).unwrap().reshape((b, t, c.hidden_size)).unwrap();
+        for l in &m.layers {
+            let n = r::rms_norm(&x, &f(&l.attn_norm), eps).unwrap();
+            let q = r::rope(&r::linear(&n, &f(&l.wq)).unwrap(), &cos, &sin, h).unwrap();
+            let k = r::rope(&r::linear(&n, &f(&l.wk)).unwrap(), &cos, &sin, kvh).unwrap();
+            let v = r::linear(&n, &f(&l.wv)).unwrap();
+            let a = r::causal_attention(&q, &k, &v, h, kvh).unwrap();
+            x = (x + r::linear(&a, &f(&l.wo)).unwrap()).unwrap();
+            let n = r::rms_norm(&x, &f(&l.mlp_norm), eps).unwrap();
+            let g = r::swiglu(&r::linear(&n, &f(&l.w_gate)).unwrap(), &r::linear(&n, &f(&l.w_up)).unwrap()).unwrap();
+            x = (x + r::linear(&g, &f(&l.w_down)).unwrap()).unwrap();
+        }
+        let hdn = r::rms_norm(&x, &f(&m.final_norm), eps).unwrap();
+        let logits = r::linear(&hdn, &f(&m.lm_head)).unwrap().reshape((b * t, c.vocab_size)).unwrap();
+        r::cross_entropy(&logits, &targets.flatten_all().unwrap(), Some(&mask.flatten_all().unwrap())).unwrap()
+    }
+
+    #[test]
+    fn model_gradients_match_the_f64_reference_model() {
+        // Every parameter's gradient through the fused model (f32) against the same model
+        // built from the composite reference ops in f64, which the op-level checks pin to
+        // finite differences. Covers the wiring: GQA, tied and untied heads, mask, residuals.
+        for tied in [true, false] {
+            let mut cfg = LlamaConfig::tiny(23, 16, 2, 4);
+            cfg.num_key_value_heads = Some(2);
+            cfg.tie_word_embeddings = tied;
+            let (vm, m) = Llama::init(&cfg, 9).unwrap();
+            let ids = Tensor::new(&[[1u32, 5, 9, 2, 22, 7], [3, 3, 0, 14, 8, 19]], &Device::Cpu).unwrap();
+            let tg = Tensor::new(&[[5u32, 9, 2, 22, 7, 1], [3, 0, 14, 8, 19, 4]], &Device::Cpu).unwrap();
+            let mask = Tensor::new(&[[1f32, 1., 0., 1., 1., 1.], [0., 1., 1., 1., 1., 0.]], &Device::Cpu).unwrap();
+            let fused = m.loss(&ids, &tg, Some(&mask)).unwrap();
+            let reference = reference_loss(&m, &ids, &tg, &mask);
+            let (lf, lr) = (fused.to_scalar::<f32>().unwrap() as f64, reference.to_scalar::<f64>().unwrap());
+            assert!((lf - lr).abs() < 1e-5 * lr.abs(), "loss {lf} vs {lr}");
+            let (gf, gr) = (fused.backward().unwrap(), reference.backward().unwrap());
+            let vars = vm.all_vars();
+            assert_eq!(vars.len(), parameter_shapes(&cfg).len());
+            for v in vars {
+                let a = gf.get(&v).expect("fused grad").to_dtype(DType::F64).unwrap();
+                // The reference converted each weight to f64, so its gradient flows back
+                // through that conversion to the same f32 variable.
+                let b = gr.get(&v).expect("reference grad").to_dtype(DType::F64).unwrap();
+                let scale = b.abs().unwrap().max_all().unwrap().to_scalar::<f64>().unwrap().max(1e-8);
+                let d = (a - b).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f64>().unwrap();
+                assert!(d / scale < 1e-4, "gradient of a {:?} parameter differs: {:.2e}", v.dims(), d / scale);
+            }
+        }
+    }
+
+    #[test]
+    fn tiny_model_overfits_a_repeated_pattern() {
+        let mut cfg = LlamaConfig::tiny(32, 64, 2, 4);
+        cfg.max_position_embeddings = 64;
+        let (vm, m) = Llama::init(&cfg, 11).unwrap();
+        let mut opt = crate::bench::FusedAdamW::new(vm.all_vars(), 1e-2, (0.9, 0.95), 1e-8, 0.0);
+        // Period-8 pattern, 4 different phases per batch: after the first period the next
+        // token is fully determined, so the loss can approach zero.
+        let pat = [3u32, 17, 8, 25, 1, 30, 12, 6];
+        let row = |s: usize| -> Vec<u32> { (0..33).map(|i| pat[(i + s) % 8]).collect() };
+        let data: Vec<u32> = (0..4).flat_map(|s| row(2 * s)).collect();
+        let all = Tensor::from_vec(data, (4, 33), &Device::Cpu).unwrap();
+        let (inp, tgt) = (all.narrow(1, 0, 32).unwrap().contiguous().unwrap(), all.narrow(1, 1, 32).unwrap().contiguous().unwrap());
+        // Mask out the first period, where the next token is not yet predictable.
+        let mask: Vec<f32> = (0..4 * 32).map(|i| if i % 32 >= 8 { 1.0 } else { 0.0 }).collect();
+        let mask = Tensor::from_vec(mask, (4, 32), &Device::Cpu).unwrap();
+        let mut loss = f32::INFINITY;
+        for _ in 0..150 {
+            let l = m.loss(&inp, &tgt, Some(&mask)).unwrap();
+            loss = l.to_scalar::<f32>().unwrap();
+            if loss < 0.05 {
+                break;
+            }
+            opt.clip_and_step(&l.backward().unwrap(), 1.0).unwrap();
+        }
+        assert!(loss < 0.1, "loss after training: {loss}");
     }
 
     #[test]

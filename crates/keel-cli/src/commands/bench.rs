@@ -1,0 +1,70 @@
+//! `keel bench`: training and generation throughput on the reference configs, printed in the
+//! same terms as `../shared/bench/torch_reference.py` so the two can be compared directly.
+
+use anyhow::{anyhow, Context};
+use keel_model::bench::{bench_generate, bench_train, BenchSpec};
+
+#[derive(clap::Subcommand, Debug)]
+pub enum BenchCmd {
+    /// Training steps/s on random batches (forward, loss, backward, clip, AdamW).
+    Train {
+        /// Model/batch config: a (vocab 4096, d 256, 4 layers, seq 128, batch 16) or
+        /// b (vocab 8192, d 512, 8 layers, seq 256, batch 8).
+        #[arg(long, default_value = "a")]
+        config: String,
+        /// Timed steps (after two warm-up steps); the median is reported.
+        #[arg(long, default_value_t = 8)]
+        steps: usize,
+        /// Warm-up steps, not timed.
+        #[arg(long, default_value_t = 2)]
+        warmup: usize,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+    },
+    /// Greedy KV-cache generation tokens/s (batch 1, 16-token prompt).
+    Generate {
+        #[arg(long, default_value = "a")]
+        config: String,
+        /// New tokens per run (capped at seq − 16).
+        #[arg(long, default_value_t = 112)]
+        tokens: usize,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+    },
+}
+
+fn spec(name: &str) -> anyhow::Result<BenchSpec> {
+    BenchSpec::by_name(name).ok_or_else(|| anyhow!("--config {name:?}: expected a or b"))
+}
+
+fn mib(b: Option<u64>) -> String {
+    b.map(|b| format!("{:.0} MiB", b as f64 / (1024.0 * 1024.0)))
+        .unwrap_or_else(|| "n/a".into())
+}
+
+pub fn run(cmd: BenchCmd) -> anyhow::Result<()> {
+    let threads = keel_model::bench::threads();
+    match cmd {
+        BenchCmd::Train { config, steps, warmup, seed } => {
+            let spec = spec(&config)?;
+            println!("config {spec:?} threads {threads}");
+            let r = bench_train(spec, steps, warmup, seed, |s, loss, dt| {
+                println!("step {s} loss {loss:.4} {dt:.3}s");
+            })
+            .context("training benchmark")?;
+            println!(
+                "RESULT keel train config {} params {} tokens/step {} median_step_s {:.4} tokens_per_s {:.1} GFLOP/s {:.1} peak_rss {}",
+                spec.name, r.params, r.tokens_per_step, r.median_step_s, r.tokens_per_s, r.gflops, mib(r.peak_rss_bytes)
+            );
+        }
+        BenchCmd::Generate { config, tokens, seed } => {
+            let spec = spec(&config)?;
+            let r = bench_generate(spec, tokens, seed).context("generation benchmark")?;
+            println!(
+                "RESULT keel gen kv_cache=true config {} prompt {} new {} median_s {:.4} tokens_per_s {:.1} peak_rss {} tail {:?}",
+                spec.name, r.prompt, r.new_tokens, r.median_s, r.tokens_per_s, mib(r.peak_rss_bytes), r.tail
+            );
+        }
+    }
+    Ok(())
+}
