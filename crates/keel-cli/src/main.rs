@@ -18,8 +18,17 @@ struct Cli {
 enum Command {
     /// Run the embedded default end to end: world → tokenizer → pretrain → evaluation → summary.
     Demo(commands::demo::DemoArgs),
+    /// Generate the synthetic world: corpus, task banks, splits, manifest.
+    World(commands::world::WorldArgs),
+    /// Train or inspect tokenizers.
+    #[command(subcommand)]
+    Tokenizer(commands::tokenizer::TokenizerCmd),
     /// Pretrain a model from scratch on a text corpus.
     Pretrain(commands::pretrain::PretrainArgs),
+    /// Evaluate a target (endpoint or local model) on a suite.
+    Eval(commands::eval::EvalArgs),
+    /// Red-team a target with the attack library; attack success rates and garak JSONL.
+    Redteam(commands::redteam::RedteamArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -30,7 +39,11 @@ fn main() -> std::process::ExitCode {
         .init();
     let result = match cli.command {
         Command::Demo(a) => commands::demo::run(a),
+        Command::World(a) => commands::world::run(a),
+        Command::Tokenizer(c) => commands::tokenizer::run(c),
         Command::Pretrain(a) => commands::pretrain::run(a),
+        Command::Eval(a) => commands::eval::run(a),
+        Command::Redteam(a) => commands::redteam::run(a),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
