@@ -1,0 +1,136 @@
+//! The fast classifier: hashed n-grams → one-vs-rest logistic heads. No download needed.
+//! Saved as `linear.json` (metadata, calibration, metrics) + `linear.weights` (raw f32 LE).
+
+use super::features::{featurize, DEFAULT_DIM};
+use super::logistic::{LogReg, TrainConfig};
+use super::{CategoryMetrics, Example, TextClassifier};
+use crate::error::{GuardError, Result};
+use crate::normalize::NormText;
+use serde::{Deserialize, Serialize};
+use std::cell::RefCell;
+use std::path::Path;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LinearMeta {
+    pub kind: String,
+    pub categories: Vec<String>,
+    pub model: LogReg,
+    pub metrics: Vec<CategoryMetrics>,
+    pub train_examples: usize,
+    pub weights_sha256: String,
+}
+
+pub struct LinearClassifier {
+    pub meta: LinearMeta,
+}
+
+thread_local! {
+    static BUF: RefCell<(NormText, Vec<(u32, f32)>)> = RefCell::new((NormText::new(), Vec::new()));
+}
+
+/// Category codes present in `data`, sorted in taxonomy order.
+pub fn label_set(data: &[Example]) -> Vec<String> {
+    let mut cats: Vec<String> = data
+        .iter()
+        .flat_map(|e| e.categories.iter().cloned())
+        .collect();
+    cats.sort_by_key(|c| crate::taxonomy::order_key(c));
+    cats.dedup();
+    cats
+}
+
+pub fn label_matrix(data: &[Example], cats: &[String]) -> Vec<Vec<bool>> {
+    data.iter()
+        .map(|e| cats.iter().map(|c| e.categories.contains(c)).collect())
+        .collect()
+}
+
+impl LinearClassifier {
+    pub fn train(data: &[Example], cfg: &TrainConfig) -> Result<LinearClassifier> {
+        let cats = label_set(data);
+        if cats.is_empty() {
+            return Err(GuardError::Model(
+                "training data has no labelled categories".into(),
+            ));
+        }
+        let mut norm = NormText::new();
+        let xs: Vec<Vec<(u32, f32)>> = data
+            .iter()
+            .map(|e| {
+                let mut v = Vec::new();
+                featurize(&e.text, DEFAULT_DIM, &mut norm, &mut v);
+                v
+            })
+            .collect();
+        let ys = label_matrix(data, &cats);
+        let (model, metrics) = LogReg::train(&xs, &ys, &cats, DEFAULT_DIM, cfg);
+        Ok(LinearClassifier {
+            meta: LinearMeta {
+                kind: "linear".into(),
+                categories: cats,
+                model,
+                metrics,
+                train_examples: data.len(),
+                weights_sha256: String::new(),
+            },
+        })
+    }
+
+    pub fn save(&mut self, dir: &Path) -> Result<()> {
+        let bytes: Vec<u8> = self
+            .meta
+            .model
+            .w
+            .iter()
+            .flat_map(|x| x.to_le_bytes())
+            .collect();
+        self.meta.weights_sha256 = keel_core::artifact::sha256_hex(&bytes);
+        keel_core::artifact::write_atomic(&dir.join("linear.weights"), &bytes)?;
+        keel_core::artifact::write_json_atomic(&dir.join("linear.json"), &self.meta)?;
+        Ok(())
+    }
+
+    pub fn load(dir: &Path) -> Result<LinearClassifier> {
+        let mut meta: LinearMeta = keel_core::artifact::read_json(&dir.join("linear.json"))?;
+        let wp = dir.join("linear.weights");
+        let bytes = std::fs::read(&wp).map_err(|e| GuardError::io(&wp, e))?;
+        if keel_core::artifact::sha256_hex(&bytes) != meta.weights_sha256 {
+            return Err(GuardError::Model(format!(
+                "{}: sha256 does not match linear.json",
+                wp.display()
+            )));
+        }
+        let n = meta.model.heads * meta.model.dim;
+        if bytes.len() != n * 4
+            || meta.model.b.len() != meta.model.heads
+            || meta.categories.len() != meta.model.heads
+        {
+            return Err(GuardError::Model(format!(
+                "{}: expected {n} weights for {} heads",
+                wp.display(),
+                meta.model.heads
+            )));
+        }
+        meta.model.w = bytes
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect();
+        Ok(LinearClassifier { meta })
+    }
+}
+
+impl TextClassifier for LinearClassifier {
+    fn name(&self) -> &str {
+        "linear"
+    }
+    fn categories(&self) -> &[String] {
+        &self.meta.categories
+    }
+    fn predict(&self, text: &str) -> Vec<f32> {
+        BUF.with(|b| {
+            let (norm, x) = &mut *b.borrow_mut();
+            featurize(text, self.meta.model.dim, norm, x);
+            self.meta.model.predict(x)
+        })
+    }
+}

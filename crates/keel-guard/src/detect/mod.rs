@@ -1,0 +1,23 @@
+//! Detectors: rules (regex + lexicons over the normalised view) and PII (over the original).
+
+pub mod pii;
+pub mod rules;
+
+use serde::{Deserialize, Serialize};
+
+/// One detector finding, with its span in the ORIGINAL text (byte offsets).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Hit {
+    pub rule_id: String,
+    pub category: String,
+    /// `rules`, `pii.email`, `linear`, …
+    pub detector: String,
+    pub score: f32,
+    pub start: usize,
+    pub end: usize,
+    /// Index of the conversation message the span is in (0 for a single text).
+    pub message: usize,
+    /// How the text was hidden when the hit came from a decoded payload: base64, hex, rot13.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub via: Option<String>,
+}

@@ -1,0 +1,141 @@
+//! Rule matching over the normalised view: all regex rules in one `RegexSet` (one pass tells
+//! which rules match; only those are re-run for spans) and all lexicon terms in one
+//! Aho-Corasick automaton. Lexicon terms are also compiled in rot13 form, so rot13-encoded
+//! requests hit the same terms at no extra cost; a rot13 hit (or an explicit mention of
+//! rot13) triggers a second regex pass over the rot13-decoded view.
+
+use crate::decode::rot13_char;
+use crate::normalize::{normalize, NormText};
+use crate::policy::RuleDef;
+use aho_corasick::{AhoCorasick, MatchKind};
+use regex::{Regex, RegexSet};
+
+/// A match in the normalised view.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RuleMatch {
+    /// Index into the policy's rule list.
+    pub rule: usize,
+    pub start: usize,
+    pub end: usize,
+    pub rot13: bool,
+}
+
+struct Term {
+    rule: usize,
+    prefix: bool,
+    rot13: bool,
+}
+
+pub struct RuleMatcher {
+    set: RegexSet,
+    regexes: Vec<Regex>,
+    /// Rule index for each regex.
+    regex_rule: Vec<usize>,
+    ac: Option<AhoCorasick>,
+    terms: Vec<Term>,
+}
+
+impl RuleMatcher {
+    /// Compile the rules; patterns were validated when the policy was parsed.
+    pub fn new(rules: &[RuleDef]) -> Result<Self, regex::Error> {
+        let mut pats = Vec::new();
+        let mut regex_rule = Vec::new();
+        let mut words = Vec::new();
+        let mut terms = Vec::new();
+        for (i, r) in rules.iter().enumerate() {
+            if let Some(p) = &r.pattern {
+                pats.push(p.clone());
+                regex_rule.push(i);
+            }
+            for t in &r.terms {
+                let prefix = t.ends_with('*');
+                let norm = normalize(t.trim_end_matches('*'));
+                let rot: String = norm.chars().map(rot13_char).collect();
+                for (w, rot13) in [(norm.clone(), false), (rot, true)] {
+                    words.push(w);
+                    terms.push(Term {
+                        rule: i,
+                        prefix,
+                        rot13,
+                    });
+                }
+            }
+        }
+        let set = RegexSet::new(&pats)?;
+        let regexes = pats
+            .iter()
+            .map(|p| Regex::new(p))
+            .collect::<Result<Vec<_>, _>>()?;
+        let ac = if words.is_empty() {
+            None
+        } else {
+            Some(
+                AhoCorasick::builder()
+                    .match_kind(MatchKind::Standard)
+                    .build(&words)
+                    .expect("lexicon automaton"),
+            )
+        };
+        Ok(RuleMatcher {
+            set,
+            regexes,
+            regex_rule,
+            ac,
+            terms,
+        })
+    }
+
+    /// All rule matches in `view`, appended to `out`. `rot_buf` is scratch space.
+    pub fn scan(&self, view: &NormText, rot_buf: &mut String, out: &mut Vec<RuleMatch>) {
+        let text = view.text.as_str();
+        let mut rot_seen = false;
+        if let Some(ac) = &self.ac {
+            let b = text.as_bytes();
+            for m in ac.find_overlapping_iter(text) {
+                let t = &self.terms[m.pattern().as_usize()];
+                let left_ok = m.start() == 0 || b[m.start() - 1] == b' ';
+                let right_ok = t.prefix || m.end() == b.len() || b[m.end()] == b' ';
+                if left_ok && right_ok {
+                    rot_seen |= t.rot13;
+                    // A prefix term covers the whole word it starts ("fuck*" → "fucking").
+                    let end = if t.prefix {
+                        b[m.end()..]
+                            .iter()
+                            .position(|&c| c == b' ')
+                            .map_or(b.len(), |p| m.end() + p)
+                    } else {
+                        m.end()
+                    };
+                    out.push(RuleMatch {
+                        rule: t.rule,
+                        start: m.start(),
+                        end,
+                        rot13: t.rot13,
+                    });
+                }
+            }
+        }
+        self.regex_pass(text, false, out);
+        if rot_seen || crate::decode::looks_rot13(text) {
+            rot_buf.clear();
+            rot_buf.extend(text.chars().map(rot13_char));
+            self.regex_pass(rot_buf, true, out);
+        }
+    }
+
+    fn regex_pass(&self, text: &str, rot13: bool, out: &mut Vec<RuleMatch>) {
+        if self.regexes.is_empty() {
+            return;
+        }
+        for idx in self.set.matches(text).into_iter() {
+            if let Some(m) = self.regexes[idx].find(text) {
+                out.push(RuleMatch {
+                    rule: self.regex_rule[idx],
+                    start: m.start(),
+                    end: m.end(),
+                    rot13,
+                });
+            }
+        }
+    }
+}
