@@ -4,10 +4,15 @@
 //!   task banks for SFT / preference learning / guard / evaluation, and their splits).
 //! - [`jsonl`]: reading and writing JSON-lines files with errors that name file, line and field.
 //! - [`tokenizer`]: byte-level BPE training and the [`tokenizer::KeelTokenizer`] wrapper.
+//! - [`formats`]: SFT datasets in TRL's JSONL shapes, validated row by row; [`chat`]: Keel's
+//!   chat template with its loss mask; [`sft_mix`]: the world's helpful + safety SFT mix.
 //! - [`error`]: [`DataError`], the error type of this crate.
 
+pub mod chat;
 pub mod error;
+pub mod formats;
 pub mod jsonl;
+pub mod sft_mix;
 pub mod tokenizer;
 pub mod world;
 
