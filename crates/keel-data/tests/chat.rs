@@ -2,11 +2,16 @@
 
 use keel_data::chat::{show_trained, ChatExample, KeelChatTemplate, Message, Role};
 use keel_data::sft_mix::world_sft_examples;
-use keel_data::tokenizer::{train_tokenizer, KeelTokenizer, ASSISTANT, BOS, END, EOS, SYSTEM, USER};
+use keel_data::tokenizer::{
+    train_tokenizer, KeelTokenizer, ASSISTANT, BOS, END, EOS, SYSTEM, USER,
+};
 use keel_data::world::{generate, Category, Split, WorldConfig};
 
 fn tok() -> KeelTokenizer {
-    KeelTokenizer::from_tokenizer(train_tokenizer(["the quick brown fox answers questions"].into_iter(), 300).unwrap()).unwrap()
+    KeelTokenizer::from_tokenizer(
+        train_tokenizer(["the quick brown fox answers questions"].into_iter(), 300).unwrap(),
+    )
+    .unwrap()
 }
 
 #[test]
@@ -51,7 +56,13 @@ fn layout_and_mask_cover_assistant_content_and_end_only() {
     assert_eq!(*r.mask.last().unwrap(), 1, "the closing <|end|> is trained");
     assert_eq!(show_trained(&tk, &r), "<|bos|><|system|>sys<|end|><|user|>hi<|end|><|assistant|>[[yo<|end|>]]<|user|>again<|end|><|assistant|>[[ok<|end|>]]");
     // The generation prompt is the conversation so far plus the assistant marker.
-    let p = t.render_prompt(&tk, &[Message::new(Role::System, "sys"), Message::new(Role::User, "hi")]);
+    let p = t.render_prompt(
+        &tk,
+        &[
+            Message::new(Role::System, "sys"),
+            Message::new(Role::User, "hi"),
+        ],
+    );
     assert_eq!(p, want[..a1]);
 }
 
@@ -88,11 +99,15 @@ fn world_mix_hits_the_safety_ratio() {
     assert!(none.counts[&Category::Unanswerable] > 0 && none.counts[&Category::FalsePremise] > 0);
     for ratio in [0.1, 0.3, 0.6] {
         let m = world_sft_examples(&w, Split::Train, ratio, 1).unwrap();
-        let safety = m.counts.get(&Category::Harmful).unwrap_or(&0) + m.counts.get(&Category::BenignSensitive).unwrap_or(&0);
+        let safety = m.counts.get(&Category::Harmful).unwrap_or(&0)
+            + m.counts.get(&Category::BenignSensitive).unwrap_or(&0);
         let got = safety as f64 / m.examples.len() as f64;
         assert!((got - ratio).abs() < 0.02, "ratio {ratio}: got {got}");
         assert!(m.counts[&Category::Harmful] > 0 && m.counts[&Category::BenignSensitive] > 0);
     }
-    assert_eq!(world_sft_examples(&w, Split::Train, 0.3, 1).unwrap(), world_sft_examples(&w, Split::Train, 0.3, 1).unwrap());
+    assert_eq!(
+        world_sft_examples(&w, Split::Train, 0.3, 1).unwrap(),
+        world_sft_examples(&w, Split::Train, 0.3, 1).unwrap()
+    );
     assert!(world_sft_examples(&w, Split::Train, 1.0, 1).is_err());
 }

@@ -40,7 +40,7 @@ use names::NameGen;
 use serde::{Deserialize, Serialize};
 
 /// Sizes of the generated world. Defaults are sized for a whole Keel pipeline of about ten
-/// minutes on a 2-core laptop (about 1.5 MB of pretraining text); [`WorldConfig::tiny`] is for
+/// minutes on a 2-core laptop (about 1.2 MB of pretraining text); [`WorldConfig::tiny`] is for
 /// tests. Counts named "per train split" are scaled down for validation and test in proportion
 /// to their entity fractions.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -65,9 +65,9 @@ pub struct WorldConfig {
     /// Encyclopedia articles per entity in the training corpus, each freshly phrased and
     /// shuffled. Default: 6.
     pub articles_per_entity: usize,
-    /// Short stories per person in the training corpus. Default: 6.
+    /// Short stories per person in the training corpus. Default: 8.
     pub stories_per_person: usize,
-    /// Arithmetic documents (20 equations each) in the training corpus. Default: 500.
+    /// Arithmetic documents (20 equations each) in the training corpus. Default: 600.
     pub arithmetic_docs: usize,
     /// Questions per fact in fact QA (distinct templates, at most the family size). Default: 1.
     pub questions_per_fact: usize,
@@ -97,8 +97,8 @@ impl Default for WorldConfig {
             validation_fraction: 0.1,
             test_fraction: 0.1,
             articles_per_entity: 6,
-            stories_per_person: 6,
-            arithmetic_docs: 500,
+            stories_per_person: 8,
+            arithmetic_docs: 600,
             questions_per_fact: 1,
             arithmetic_questions: 400,
             unanswerable_questions: 300,
