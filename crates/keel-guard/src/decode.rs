@@ -66,7 +66,7 @@ fn is_hex_sep(b: &[u8], i: usize) -> bool {
 
 fn decode_run(run: &str) -> Option<(PayloadKind, String)> {
     let hex: String = run.replace("\\x", "");
-    if hex.len() >= MIN_HEX && hex.len() % 2 == 0 && hex.bytes().all(|c| c.is_ascii_hexdigit()) {
+    if hex.len() >= MIN_HEX && hex.len() & 1 == 0 && hex.bytes().all(|c| c.is_ascii_hexdigit()) {
         if let Ok(bytes) = hex::decode(&hex) {
             if let Some(t) = plausible_text(bytes) {
                 return Some((PayloadKind::Hex, t));

@@ -82,6 +82,7 @@ impl LogReg {
             platt: vec![(1.0, 0.0); heads],
         };
         let mut train: Vec<usize> = train.to_vec();
+        #[allow(clippy::needless_range_loop)] // `h` indexes weights, labels and seeds alike
         for h in 0..heads {
             let pos = train.iter().filter(|&&i| ys[i][h]).count().max(1) as f32;
             let neg = (train.len() as f32 - pos).max(1.0);
