@@ -12,15 +12,21 @@
 use anyhow::{bail, Context};
 use keel_eval::builtin::{builtin, BUILTIN_SUITES};
 use keel_eval::evaluate::{run_suite, summary_table, EvalContext, RunPaths};
+use keel_eval::guarded::GuardedGenerator;
+use keel_eval::local::LocalModel;
 use keel_eval::refusal::{JudgeRefusalClassifier, RefusalClassifier, StringMatchRefusal};
 use keel_eval::runner::RunConfig;
 use keel_eval::{Generator, OpenAiEndpoint, RetryPolicy, SuiteSpec};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-/// Options shared by every command that talks to an OpenAI-compatible endpoint.
+/// The target: an OpenAI-compatible endpoint, or a local checkpoint (`--model-path`).
 #[derive(clap::Args, Debug, Clone)]
 pub struct EndpointArgs {
+    /// A local checkpoint (.gguf file or HF-style directory) to evaluate in-process,
+    /// instead of an endpoint.
+    #[arg(long, conflicts_with = "endpoint")]
+    pub model_path: Option<PathBuf>,
     /// Base URL of an OpenAI-compatible server (with or without /v1).
     #[arg(long)]
     pub endpoint: Option<String>,
@@ -37,9 +43,35 @@ pub struct EndpointArgs {
     /// Retries on 429 / 5xx / network errors (exponential backoff).
     #[arg(long, default_value_t = 4)]
     pub max_retries: u32,
+    /// Put keel-guard policy profiles in front of the target (comma-separated, e.g.
+    /// `default` or `education-minors,region-eu`) to measure model + guard.
+    #[arg(long, value_delimiter = ',')]
+    pub guard: Vec<String>,
 }
 
 impl EndpointArgs {
+    /// The target generator, and whether it runs in-process (then one request at a time:
+    /// candle already uses every core for one forward pass).
+    pub fn target(&self) -> anyhow::Result<(Box<dyn Generator>, bool)> {
+        let (bare, local): (Box<dyn Generator>, bool) = if let Some(p) = &self.model_path {
+            (Box::new(LocalModel::load(p)?), true)
+        } else {
+            match self.build()? {
+                Some(ep) => (Box::new(ep), false),
+                None => bail!("no target: pass --endpoint URL or --model-path CHECKPOINT"),
+            }
+        };
+        if self.guard.is_empty() {
+            return Ok((bare, local));
+        }
+        let guard = keel_guard::Guard::from_profiles(&self.guard)
+            .with_context(|| format!("loading guard profiles {}", self.guard.join(",")))?;
+        Ok((
+            Box::new(GuardedGenerator::new(bare, guard, self.guard.join("+"))),
+            local,
+        ))
+    }
+
     pub fn build(&self) -> anyhow::Result<Option<OpenAiEndpoint>> {
         let Some(url) = &self.endpoint else {
             return Ok(None);
@@ -72,11 +104,13 @@ pub struct JudgeArgs {
 impl JudgeArgs {
     pub fn build(&self) -> anyhow::Result<Option<OpenAiEndpoint>> {
         EndpointArgs {
+            model_path: None,
             endpoint: self.judge_endpoint.clone(),
             model: self.judge_model.clone(),
             api_key_env: self.judge_api_key_env.clone(),
             timeout_s: 120,
             max_retries: 4,
+            guard: Vec::new(),
         }
         .build()
     }
@@ -177,9 +211,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
     if let Some(m) = args.max_tokens {
         spec.generation.max_tokens = m;
     }
-    let Some(target) = args.endpoint.build()? else {
-        bail!("no target: pass --endpoint URL (local checkpoints are not wired yet)");
-    };
+    let (target, local) = args.endpoint.target()?;
     let judge = args.judge.build()?;
     let string_match = StringMatchRefusal;
     let judge_refusal = judge.clone().map(JudgeRefusalClassifier::new);
@@ -188,12 +220,12 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
         None => &string_match,
     };
     let ctx = EvalContext {
-        target: &target,
+        target: target.as_ref(),
         refusal,
         judge: judge.as_ref().map(|j| j as &dyn Generator),
         reward: None,
         run: RunConfig {
-            concurrency: args.concurrency.max(1),
+            concurrency: if local { 1 } else { args.concurrency.max(1) },
             stop_after: args.limit,
         },
         seed: args.seed,

@@ -111,9 +111,7 @@ pub fn run(args: RedteamArgs) -> anyhow::Result<()> {
     if goals.is_empty() {
         bail!("{}: no goals", path.display());
     }
-    let Some(target) = args.endpoint.build()? else {
-        bail!("no target: pass --endpoint URL");
-    };
+    let (target, local) = args.endpoint.target()?;
     let judge = args.judge.build()?;
     let string_match = StringMatchRefusal;
     let judge_refusal = judge.map(JudgeRefusalClassifier::new);
@@ -122,11 +120,13 @@ pub fn run(args: RedteamArgs) -> anyhow::Result<()> {
         None => &string_match,
     };
     let attacker: Option<OpenAiEndpoint> = EndpointArgs {
+        model_path: None,
         endpoint: args.attacker_endpoint.clone(),
         model: args.attacker_model.clone(),
         api_key_env: args.attacker_api_key_env.clone(),
         timeout_s: 120,
         max_retries: 4,
+        guard: Vec::new(),
     }
     .build()?;
     let cfg = RedteamConfig {
@@ -141,12 +141,12 @@ pub fn run(args: RedteamArgs) -> anyhow::Result<()> {
             ..SamplingParams::default()
         },
         run: RunConfig {
-            concurrency: args.concurrency.max(1),
+            concurrency: if local { 1 } else { args.concurrency.max(1) },
             stop_after: None,
         },
         seed: args.seed,
     };
-    let (s, run) = run_redteam(&goals, &target, refusal, &cfg, out)?;
+    let (s, run) = run_redteam(&goals, target.as_ref(), refusal, &cfg, out)?;
     eprintln!(
         "{} attempts: {} already done, {} run now",
         s.attempts, run.skipped, run.processed
