@@ -7,11 +7,14 @@ use keel_model::bench::{bench_generate, bench_train, BenchSpec};
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mode = args.first().map(String::as_str).unwrap_or("train");
-    let spec = BenchSpec::by_name(args.get(1).map(String::as_str).unwrap_or("a")).ok_or("config must be a or b")?;
+    let spec = BenchSpec::by_name(args.get(1).map(String::as_str).unwrap_or("a"))
+        .ok_or("config must be a or b")?;
     let n: Option<usize> = args.get(2).and_then(|s| s.parse().ok());
     match mode {
         "train" => {
-            let r = bench_train(spec, n.unwrap_or(8), 2, 0, |s, l, dt| println!("step {s} loss {l:.4} {dt:.3}s"))?;
+            let r = bench_train(spec, n.unwrap_or(8), 2, 0, |s, l, dt| {
+                println!("step {s} loss {l:.4} {dt:.3}s")
+            })?;
             println!(
                 "RESULT keel train config {} tokens_per_s {:.1} median_step_s {:.4} GFLOP/s {:.1} peak_rss_MiB {:.0}",
                 spec.name,

@@ -26,8 +26,24 @@ pub struct BenchSpec {
     pub batch: usize,
 }
 
-pub const CONFIG_A: BenchSpec = BenchSpec { name: "a", vocab: 4096, d_model: 256, layers: 4, heads: 4, seq: 128, batch: 16 };
-pub const CONFIG_B: BenchSpec = BenchSpec { name: "b", vocab: 8192, d_model: 512, layers: 8, heads: 8, seq: 256, batch: 8 };
+pub const CONFIG_A: BenchSpec = BenchSpec {
+    name: "a",
+    vocab: 4096,
+    d_model: 256,
+    layers: 4,
+    heads: 4,
+    seq: 128,
+    batch: 16,
+};
+pub const CONFIG_B: BenchSpec = BenchSpec {
+    name: "b",
+    vocab: 8192,
+    d_model: 512,
+    layers: 8,
+    heads: 8,
+    seq: 256,
+    batch: 8,
+};
 
 impl BenchSpec {
     pub fn by_name(name: &str) -> Option<BenchSpec> {
@@ -101,9 +117,17 @@ impl InplaceOp2 for AdamStep<'_> {
         "keel-adamw"
     }
 
-    fn cpu_fwd(&self, s1: &mut CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout) -> Result<()> {
+    fn cpu_fwd(
+        &self,
+        s1: &mut CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> Result<()> {
         let g = slice(s2, l2, self.name())?;
-        let (a, b) = l1.contiguous_offsets().ok_or_else(|| candle_core::Error::Msg("adamw: strided parameter".into()))?;
+        let (a, b) = l1
+            .contiguous_offsets()
+            .ok_or_else(|| candle_core::Error::Msg("adamw: strided parameter".into()))?;
         let p = match s1 {
             CpuStorage::F32(p) => &mut p[a..b],
             _ => bail!("adamw: parameters must be f32"),
@@ -132,7 +156,9 @@ impl InplaceOp2 for AdamStep<'_> {
 
 fn sum_squares(t: &Tensor) -> Result<f64> {
     crate::ops::kernel::with_f32(t, "grad-norm", |g| {
-        g.par_chunks(1 << 14).map(|c| c.iter().map(|&x| (x as f64) * (x as f64)).sum::<f64>()).sum()
+        g.par_chunks(1 << 14)
+            .map(|c| c.iter().map(|&x| (x as f64) * (x as f64)).sum::<f64>())
+            .sum()
     })
 }
 
@@ -140,12 +166,26 @@ impl FusedAdamW {
     pub fn new(vars: Vec<Var>, lr: f32, betas: (f32, f32), eps: f32, weight_decay: f32) -> Self {
         let m = vars.iter().map(|v| vec![0f32; v.elem_count()]).collect();
         let vv = vars.iter().map(|v| vec![0f32; v.elem_count()]).collect();
-        FusedAdamW { vars, m, v: vv, step: 0, lr, beta1: betas.0, beta2: betas.1, eps, weight_decay }
+        FusedAdamW {
+            vars,
+            m,
+            v: vv,
+            step: 0,
+            lr,
+            beta1: betas.0,
+            beta2: betas.1,
+            eps,
+            weight_decay,
+        }
     }
 
     /// Clips the gradients to global L2 norm `max_norm` (as `clip_grad_norm_`: scale by
     /// `max_norm / (norm + 1e-6)` when above), then steps. Returns the pre-clip norm.
-    pub fn clip_and_step(&mut self, grads: &candle_core::backprop::GradStore, max_norm: f32) -> Result<f32> {
+    pub fn clip_and_step(
+        &mut self,
+        grads: &candle_core::backprop::GradStore,
+        max_norm: f32,
+    ) -> Result<f32> {
         let mut total = 0f64;
         for var in &self.vars {
             if let Some(g) = grads.get(var) {
@@ -153,10 +193,19 @@ impl FusedAdamW {
             }
         }
         let norm = total.sqrt() as f32;
-        let scale = if norm > max_norm { max_norm / (norm + 1e-6) } else { 1.0 };
+        let scale = if norm > max_norm {
+            max_norm / (norm + 1e-6)
+        } else {
+            1.0
+        };
         self.step += 1;
         let t = self.step as i32;
-        for ((var, m), v) in self.vars.iter().zip(self.m.iter_mut()).zip(self.v.iter_mut()) {
+        for ((var, m), v) in self
+            .vars
+            .iter()
+            .zip(self.m.iter_mut())
+            .zip(self.v.iter_mut())
+        {
             let Some(g) = grads.get(var) else { continue };
             let g = g.contiguous()?;
             let op = AdamStep {
@@ -194,14 +243,25 @@ pub struct TrainReport {
 
 fn random_batch(spec: &BenchSpec, rng: &mut impl Rng, vocab: usize) -> Result<(Tensor, Tensor)> {
     let (b, t) = (spec.batch, spec.seq);
-    let ids: Vec<u32> = (0..b * (t + 1)).map(|_| rng.random_range(0..vocab as u32)).collect();
+    let ids: Vec<u32> = (0..b * (t + 1))
+        .map(|_| rng.random_range(0..vocab as u32))
+        .collect();
     let all = Tensor::from_vec(ids, (b, t + 1), &Device::Cpu)?;
-    Ok((all.narrow(1, 0, t)?.contiguous()?, all.narrow(1, 1, t)?.contiguous()?))
+    Ok((
+        all.narrow(1, 0, t)?.contiguous()?,
+        all.narrow(1, 1, t)?.contiguous()?,
+    ))
 }
 
 /// Times `warmup + steps` full training steps on random batches; `on_step(i, loss, secs)`
 /// is called after each.
-pub fn bench_train(spec: BenchSpec, steps: usize, warmup: usize, seed: u64, mut on_step: impl FnMut(usize, f32, f64)) -> crate::Result<TrainReport> {
+pub fn bench_train(
+    spec: BenchSpec,
+    steps: usize,
+    warmup: usize,
+    seed: u64,
+    mut on_step: impl FnMut(usize, f32, f64),
+) -> crate::Result<TrainReport> {
     let cfg = spec.llama_config();
     let (varmap, model) = Llama::init(&cfg, seed)?;
     let vars = varmap.all_vars();
@@ -228,7 +288,9 @@ pub fn bench_train(spec: BenchSpec, steps: usize, warmup: usize, seed: u64, mut 
         }
     }
     if times.is_empty() {
-        return Err(crate::ModelError::Config("bench: need at least one timed step".into()));
+        return Err(crate::ModelError::Config(
+            "bench: need at least one timed step".into(),
+        ));
     }
     let med = median(&mut times);
     let tok = spec.batch * spec.seq;
@@ -268,7 +330,16 @@ pub struct GenReport {
 }
 
 fn argmax(v: &[f32]) -> u32 {
-    v.iter().enumerate().fold((0, f32::NEG_INFINITY), |(bi, bv), (i, &x)| if x > bv { (i, x) } else { (bi, bv) }).0 as u32
+    v.iter()
+        .enumerate()
+        .fold((0, f32::NEG_INFINITY), |(bi, bv), (i, &x)| {
+            if x > bv {
+                (i, x)
+            } else {
+                (bi, bv)
+            }
+        })
+        .0 as u32
 }
 
 /// Greedy KV-cache generation from a 16-token random prompt, batch 1, as the reference's
@@ -277,7 +348,9 @@ pub fn bench_generate(spec: BenchSpec, new_tokens: usize, seed: u64) -> crate::R
     let cfg = spec.llama_config();
     let (_varmap, model) = Llama::init(&cfg, seed)?;
     let mut rng = rng_for(seed, "bench-prompt");
-    let prompt: Vec<u32> = (0..16).map(|_| rng.random_range(0..cfg.vocab_size as u32)).collect();
+    let prompt: Vec<u32> = (0..16)
+        .map(|_| rng.random_range(0..cfg.vocab_size as u32))
+        .collect();
     let new = new_tokens.min(spec.seq - prompt.len());
     let mut times = Vec::new();
     let mut toks = Vec::new();

@@ -102,7 +102,9 @@ impl KvCache {
             };
             let (ok, ov) = match slot.take() {
                 Some((ok, ov)) if ok.dim(0)? == b && ok.dim(2)? == w => (Some(ok), Some(ov)),
-                _ if self.len > 0 => candle_core::bail!("kv cache: batch or width changed mid-sequence"),
+                _ if self.len > 0 => {
+                    candle_core::bail!("kv cache: batch or width changed mid-sequence")
+                }
                 _ => (None, None),
             };
             *slot = Some((grow(ok.as_ref())?, grow(ov.as_ref())?));
@@ -141,9 +143,15 @@ impl Llama {
                 wv: vb.get((kv, d), &format!("{p}.self_attn.v_proj.weight"))?,
                 wo: vb.get((d, d), &format!("{p}.self_attn.o_proj.weight"))?,
                 mlp_norm: vb.get(d, &format!("{p}.post_attention_layernorm.weight"))?,
-                w_gate: vb.get((c.intermediate_size, d), &format!("{p}.mlp.gate_proj.weight"))?,
+                w_gate: vb.get(
+                    (c.intermediate_size, d),
+                    &format!("{p}.mlp.gate_proj.weight"),
+                )?,
                 w_up: vb.get((c.intermediate_size, d), &format!("{p}.mlp.up_proj.weight"))?,
-                w_down: vb.get((d, c.intermediate_size), &format!("{p}.mlp.down_proj.weight"))?,
+                w_down: vb.get(
+                    (d, c.intermediate_size),
+                    &format!("{p}.mlp.down_proj.weight"),
+                )?,
             });
         }
         let final_norm = vb.get(d, "model.norm.weight")?;
@@ -214,10 +222,10 @@ impl Llama {
             );
         }
         let (h, kvh, eps) = (c.num_attention_heads, c.kv_heads(), c.rms_norm_eps);
-        let mut x = self
-            .embed
-            .index_select(&ids.flatten_all()?, 0)?
-            .reshape((b, t, c.hidden_size))?;
+        let mut x =
+            self.embed
+                .index_select(&ids.flatten_all()?, 0)?
+                .reshape((b, t, c.hidden_size))?;
         for (i, l) in self.layers.iter().enumerate() {
             let n = ops::rms_norm(&x, &l.attn_norm, eps)?;
             let q = ops::rope(&ops::linear(&n, &l.wq)?, &self.rope, h, offset)?;
@@ -230,7 +238,7 @@ impl Llama {
             let a = ops::causal_attention(&q, &k, &v, h, kvh)?;
             x = ops::linear_residual(&x, &a, &l.wo)?;
             let n = ops::rms_norm(&x, &l.mlp_norm, eps)?;
-            let m = ops::swiglu(&ops::linear(&n, &l.w_gate)?, &ops::linear(&n, &l.w_up)?)?;
+            let m = ops::swiglu_mlp(&n, &l.w_gate, &l.w_up)?;
             x = ops::linear_residual(&x, &m, &l.w_down)?;
         }
         if let Some(cache) = cache {
@@ -240,7 +248,11 @@ impl Llama {
     }
 
     /// Logits `[b, t, vocab]`.
-    pub fn forward(&self, ids: &Tensor, cache: Option<&mut KvCache>) -> candle_core::Result<Tensor> {
+    pub fn forward(
+        &self,
+        ids: &Tensor,
+        cache: Option<&mut KvCache>,
+    ) -> candle_core::Result<Tensor> {
         let h = self.forward_hidden(ids, cache)?;
         ops::linear(&h, &self.lm_head)
     }
@@ -277,7 +289,10 @@ pub fn parameter_shapes(c: &LlamaConfig) -> Vec<(String, Vec<usize>)> {
     let d = c.hidden_size;
     let kv = c.kv_heads() * c.head_dim();
     let f = c.intermediate_size;
-    let mut v = vec![("model.embed_tokens.weight".to_string(), vec![c.vocab_size, d])];
+    let mut v = vec![(
+        "model.embed_tokens.weight".to_string(),
+        vec![c.vocab_size, d],
+    )];
     for i in 0..c.num_hidden_layers {
         let p = format!("model.layers.{i}");
         v.push((format!("{p}.input_layernorm.weight"), vec![d]));
@@ -315,9 +330,15 @@ mod tests {
         let ids = Tensor::new(&[[3u32, 7, 9, 11, 2, 5]], &Device::Cpu).unwrap();
         let full = m.forward(&ids, None).unwrap();
         let mut cache = KvCache::new(2);
-        let a = m.forward(&ids.narrow(1, 0, 4).unwrap(), Some(&mut cache)).unwrap();
-        let b = m.forward(&ids.narrow(1, 4, 1).unwrap(), Some(&mut cache)).unwrap();
-        let c = m.forward(&ids.narrow(1, 5, 1).unwrap(), Some(&mut cache)).unwrap();
+        let a = m
+            .forward(&ids.narrow(1, 0, 4).unwrap(), Some(&mut cache))
+            .unwrap();
+        let b = m
+            .forward(&ids.narrow(1, 4, 1).unwrap(), Some(&mut cache))
+            .unwrap();
+        let c = m
+            .forward(&ids.narrow(1, 5, 1).unwrap(), Some(&mut cache))
+            .unwrap();
         let inc = Tensor::cat(&[a, b, c], 1).unwrap();
         let diff = (full - inc).unwrap().abs().unwrap().max_all().unwrap();
         assert!(diff.to_scalar::<f32>().unwrap() < 1e-4);
@@ -334,9 +355,14 @@ mod tests {
         let full = m.forward(&ids, None).unwrap();
         let mut cache = KvCache::new(2);
         // 60 positions, then single steps past the initial 64-row capacity (the buffer grows).
-        let mut parts = vec![m.forward(&ids.narrow(1, 0, 60).unwrap(), Some(&mut cache)).unwrap()];
+        let mut parts = vec![m
+            .forward(&ids.narrow(1, 0, 60).unwrap(), Some(&mut cache))
+            .unwrap()];
         for p in 60..70 {
-            parts.push(m.forward(&ids.narrow(1, p, 1).unwrap(), Some(&mut cache)).unwrap());
+            parts.push(
+                m.forward(&ids.narrow(1, p, 1).unwrap(), Some(&mut cache))
+                    .unwrap(),
+            );
         }
         assert_eq!(cache.len(), 70);
         let inc = Tensor::cat(&parts, 1).unwrap();
@@ -344,7 +370,8 @@ mod tests {
         assert!(diff.to_scalar::<f32>().unwrap() < 1e-4);
         // A cloned cache is independent: extending the clone leaves the original intact.
         let mut c2 = cache.clone();
-        m.forward(&ids.narrow(1, 0, 1).unwrap(), Some(&mut c2)).unwrap();
+        m.forward(&ids.narrow(1, 0, 1).unwrap(), Some(&mut c2))
+            .unwrap();
         assert_eq!((cache.len(), c2.len()), (70, 71));
     }
 
@@ -356,7 +383,11 @@ mod tests {
         let (h, kvh, eps) = (c.num_attention_heads, c.kv_heads(), c.rms_norm_eps);
         let (b, t) = ids.dims2().unwrap();
         let (cos, sin) = m.rope.narrow(0, t).unwrap();
-        let mut x = f(&m.embed).index_select(&ids.flatten_all().unwrap(), 0).unwrap().reshape((b, t, c.hidden_size)).unwrap();
+        let mut x = f(&m.embed)
+            .index_select(&ids.flatten_all().unwrap(), 0)
+            .unwrap()
+            .reshape((b, t, c.hidden_size))
+            .unwrap();
         for l in &m.layers {
             let n = r::rms_norm(&x, &f(&l.attn_norm), eps).unwrap();
             let q = r::rope(&r::linear(&n, &f(&l.wq)).unwrap(), &cos, &sin, h).unwrap();
@@ -365,12 +396,24 @@ mod tests {
             let a = r::causal_attention(&q, &k, &v, h, kvh).unwrap();
             x = (x + r::linear(&a, &f(&l.wo)).unwrap()).unwrap();
             let n = r::rms_norm(&x, &f(&l.mlp_norm), eps).unwrap();
-            let g = r::swiglu(&r::linear(&n, &f(&l.w_gate)).unwrap(), &r::linear(&n, &f(&l.w_up)).unwrap()).unwrap();
+            let g = r::swiglu(
+                &r::linear(&n, &f(&l.w_gate)).unwrap(),
+                &r::linear(&n, &f(&l.w_up)).unwrap(),
+            )
+            .unwrap();
             x = (x + r::linear(&g, &f(&l.w_down)).unwrap()).unwrap();
         }
         let hdn = r::rms_norm(&x, &f(&m.final_norm), eps).unwrap();
-        let logits = r::linear(&hdn, &f(&m.lm_head)).unwrap().reshape((b * t, c.vocab_size)).unwrap();
-        r::cross_entropy(&logits, &targets.flatten_all().unwrap(), Some(&mask.flatten_all().unwrap())).unwrap()
+        let logits = r::linear(&hdn, &f(&m.lm_head))
+            .unwrap()
+            .reshape((b * t, c.vocab_size))
+            .unwrap();
+        r::cross_entropy(
+            &logits,
+            &targets.flatten_all().unwrap(),
+            Some(&mask.flatten_all().unwrap()),
+        )
+        .unwrap()
     }
 
     #[test]
@@ -383,24 +426,66 @@ mod tests {
             cfg.num_key_value_heads = Some(2);
             cfg.tie_word_embeddings = tied;
             let (vm, m) = Llama::init(&cfg, 9).unwrap();
-            let ids = Tensor::new(&[[1u32, 5, 9, 2, 22, 7], [3, 3, 0, 14, 8, 19]], &Device::Cpu).unwrap();
-            let tg = Tensor::new(&[[5u32, 9, 2, 22, 7, 1], [3, 0, 14, 8, 19, 4]], &Device::Cpu).unwrap();
-            let mask = Tensor::new(&[[1f32, 1., 0., 1., 1., 1.], [0., 1., 1., 1., 1., 0.]], &Device::Cpu).unwrap();
+            let ids = Tensor::new(
+                &[[1u32, 5, 9, 2, 22, 7], [3, 3, 0, 14, 8, 19]],
+                &Device::Cpu,
+            )
+            .unwrap();
+            let tg = Tensor::new(
+                &[[5u32, 9, 2, 22, 7, 1], [3, 0, 14, 8, 19, 4]],
+                &Device::Cpu,
+            )
+            .unwrap();
+            let mask = Tensor::new(
+                &[[1f32, 1., 0., 1., 1., 1.], [0., 1., 1., 1., 1., 0.]],
+                &Device::Cpu,
+            )
+            .unwrap();
             let fused = m.loss(&ids, &tg, Some(&mask)).unwrap();
             let reference = reference_loss(&m, &ids, &tg, &mask);
-            let (lf, lr) = (fused.to_scalar::<f32>().unwrap() as f64, reference.to_scalar::<f64>().unwrap());
+            let (lf, lr) = (
+                fused.to_scalar::<f32>().unwrap() as f64,
+                reference.to_scalar::<f64>().unwrap(),
+            );
             assert!((lf - lr).abs() < 1e-5 * lr.abs(), "loss {lf} vs {lr}");
             let (gf, gr) = (fused.backward().unwrap(), reference.backward().unwrap());
             let vars = vm.all_vars();
             assert_eq!(vars.len(), parameter_shapes(&cfg).len());
             for v in vars {
-                let a = gf.get(&v).expect("fused grad").to_dtype(DType::F64).unwrap();
+                let a = gf
+                    .get(&v)
+                    .expect("fused grad")
+                    .to_dtype(DType::F64)
+                    .unwrap();
                 // The reference converted each weight to f64, so its gradient flows back
                 // through that conversion to the same f32 variable.
-                let b = gr.get(&v).expect("reference grad").to_dtype(DType::F64).unwrap();
-                let scale = b.abs().unwrap().max_all().unwrap().to_scalar::<f64>().unwrap().max(1e-8);
-                let d = (a - b).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f64>().unwrap();
-                assert!(d / scale < 1e-4, "gradient of a {:?} parameter differs: {:.2e}", v.dims(), d / scale);
+                let b = gr
+                    .get(&v)
+                    .expect("reference grad")
+                    .to_dtype(DType::F64)
+                    .unwrap();
+                let scale = b
+                    .abs()
+                    .unwrap()
+                    .max_all()
+                    .unwrap()
+                    .to_scalar::<f64>()
+                    .unwrap()
+                    .max(1e-8);
+                let d = (a - b)
+                    .unwrap()
+                    .abs()
+                    .unwrap()
+                    .max_all()
+                    .unwrap()
+                    .to_scalar::<f64>()
+                    .unwrap();
+                assert!(
+                    d / scale < 1e-4,
+                    "gradient of a {:?} parameter differs: {:.2e}",
+                    v.dims(),
+                    d / scale
+                );
             }
         }
     }
@@ -417,9 +502,14 @@ mod tests {
         let row = |s: usize| -> Vec<u32> { (0..33).map(|i| pat[(i + s) % 8]).collect() };
         let data: Vec<u32> = (0..4).flat_map(|s| row(2 * s)).collect();
         let all = Tensor::from_vec(data, (4, 33), &Device::Cpu).unwrap();
-        let (inp, tgt) = (all.narrow(1, 0, 32).unwrap().contiguous().unwrap(), all.narrow(1, 1, 32).unwrap().contiguous().unwrap());
+        let (inp, tgt) = (
+            all.narrow(1, 0, 32).unwrap().contiguous().unwrap(),
+            all.narrow(1, 1, 32).unwrap().contiguous().unwrap(),
+        );
         // Mask out the first period, where the next token is not yet predictable.
-        let mask: Vec<f32> = (0..4 * 32).map(|i| if i % 32 >= 8 { 1.0 } else { 0.0 }).collect();
+        let mask: Vec<f32> = (0..4 * 32)
+            .map(|i| if i % 32 >= 8 { 1.0 } else { 0.0 })
+            .collect();
         let mask = Tensor::from_vec(mask, (4, 32), &Device::Cpu).unwrap();
         let mut loss = f32::INFINITY;
         for _ in 0..150 {
@@ -438,7 +528,12 @@ mod tests {
         let cfg = LlamaConfig::tiny(50, 32, 1, 4);
         let (_a, m1) = Llama::init(&cfg, 5).unwrap();
         let (_b, m2) = Llama::init(&cfg, 5).unwrap();
-        let d = (m1.embed.clone() - m2.embed.clone()).unwrap().abs().unwrap().sum_all().unwrap();
+        let d = (m1.embed.clone() - m2.embed.clone())
+            .unwrap()
+            .abs()
+            .unwrap()
+            .sum_all()
+            .unwrap();
         assert_eq!(d.to_scalar::<f32>().unwrap(), 0.0);
     }
 }

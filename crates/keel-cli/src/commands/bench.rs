@@ -45,7 +45,12 @@ fn mib(b: Option<u64>) -> String {
 pub fn run(cmd: BenchCmd) -> anyhow::Result<()> {
     let threads = keel_model::bench::threads();
     match cmd {
-        BenchCmd::Train { config, steps, warmup, seed } => {
+        BenchCmd::Train {
+            config,
+            steps,
+            warmup,
+            seed,
+        } => {
             let spec = spec(&config)?;
             println!("config {spec:?} threads {threads}");
             let r = bench_train(spec, steps, warmup, seed, |s, loss, dt| {
@@ -57,7 +62,11 @@ pub fn run(cmd: BenchCmd) -> anyhow::Result<()> {
                 spec.name, r.params, r.tokens_per_step, r.median_step_s, r.tokens_per_s, r.gflops, mib(r.peak_rss_bytes)
             );
         }
-        BenchCmd::Generate { config, tokens, seed } => {
+        BenchCmd::Generate {
+            config,
+            tokens,
+            seed,
+        } => {
             let spec = spec(&config)?;
             let r = bench_generate(spec, tokens, seed).context("generation benchmark")?;
             println!(

@@ -79,7 +79,11 @@ impl Attention {
         let (s, k_bs, k_rs) = strides3(k, "k")?;
         let (sv, v_bs, v_rs) = strides3(v, "v")?;
         if k.dims()[0] != qd[0] || v.dims()[0] != qd[0] || k.dims()[2] != kvh * dh || sv != s {
-            bail!("attention: k {:?} / v {:?} do not match q {qd:?}", k.dims(), v.dims());
+            bail!(
+                "attention: k {:?} / v {:?} do not match q {qd:?}",
+                k.dims(),
+                v.dims()
+            );
         }
         if s < qd[1] {
             bail!("attention: {s} key positions for {} queries", qd[1]);
@@ -106,7 +110,17 @@ impl Attention {
 /// # Safety
 /// Pointers must address the tensors described by `g`; `out`/`lse` regions for this
 /// (batch, head) must not be written by anyone else.
-unsafe fn fwd_head(g: &Geom, bi: usize, hi: usize, q: *const f32, k: *const f32, v: *const f32, out: *mut f32, lse: *mut f32, buf: &mut Vec<f32>) {
+unsafe fn fwd_head(
+    g: &Geom,
+    bi: usize,
+    hi: usize,
+    q: *const f32,
+    k: *const f32,
+    v: *const f32,
+    out: *mut f32,
+    lse: *mut f32,
+    buf: &mut Vec<f32>,
+) {
     let kvi = hi / g.groups;
     let q = q.add(bi * g.t * g.qw + hi * g.dh);
     let out = out.add(bi * g.t * g.qw + hi * g.dh);
@@ -117,11 +131,33 @@ unsafe fn fwd_head(g: &Geom, bi: usize, hi: usize, q: *const f32, k: *const f32,
         let m = TILE.min(g.t - r0);
         let kmax = r0 + m + g.offset();
         buf.resize(m * kmax, 0.0);
-        sgemm(m, kmax, g.dh, buf.as_mut_ptr(), kmax, false, Mat::rows(q.add(r0 * g.qw), g.qw), Mat::t(k, g.k_rs), 1.0, false);
+        sgemm(
+            m,
+            kmax,
+            g.dh,
+            buf.as_mut_ptr(),
+            kmax,
+            false,
+            Mat::rows(q.add(r0 * g.qw), g.qw),
+            Mat::t(k, g.k_rs),
+            1.0,
+            false,
+        );
         for (i, row) in buf.chunks_exact_mut(kmax).enumerate() {
             *lse.add(r0 + i) = softmax_prefix(row, r0 + i + g.offset() + 1, g.scale);
         }
-        sgemm(m, g.dh, kmax, out.add(r0 * g.qw), g.qw, false, Mat::rows(buf.as_ptr(), kmax), Mat::rows(v, g.v_rs), 1.0, false);
+        sgemm(
+            m,
+            g.dh,
+            kmax,
+            out.add(r0 * g.qw),
+            g.qw,
+            false,
+            Mat::rows(buf.as_ptr(), kmax),
+            Mat::rows(v, g.v_rs),
+            1.0,
+            false,
+        );
     }
 }
 
@@ -163,7 +199,19 @@ impl CustomOp3 for Attention {
             let (qp, kp, vp, op, lp) = (qp, kp, vp, op, lp);
             let mut buf = Vec::new();
             // SAFETY: bounds checked above; each task owns one (batch, head) of out and lse.
-            unsafe { fwd_head(&g, task / g.heads, task % g.heads, qp.0, kp.0, vp.0, op.0, lp.0, &mut buf) };
+            unsafe {
+                fwd_head(
+                    &g,
+                    task / g.heads,
+                    task % g.heads,
+                    qp.0,
+                    kp.0,
+                    vp.0,
+                    op.0,
+                    lp.0,
+                    &mut buf,
+                )
+            };
         });
         *self.lse.lock().expect("lse lock") = lse;
         Ok((CpuStorage::F32(out), l1.shape().clone()))
@@ -248,7 +296,12 @@ unsafe fn bwd_group(g: &Geom, bi: usize, kvi: usize, p: &BwdPtrs, lse: &[f32]) {
     let mut db = Vec::new();
     for hi in kvi * g.groups..(kvi + 1) * g.groups {
         let base = bi * g.t * g.qw + hi * g.dh;
-        let (q, o, d, dq) = (p.q.0.add(base), p.o.0.add(base), p.d.0.add(base), p.dq.0.add(base));
+        let (q, o, d, dq) = (
+            p.q.0.add(base),
+            p.o.0.add(base),
+            p.d.0.add(base),
+            p.dq.0.add(base),
+        );
         let lse = &lse[(bi * g.heads + hi) * g.t..][..g.t];
         for r0 in (0..g.t).step_by(TILE) {
             let m = TILE.min(g.t - r0);
@@ -256,8 +309,30 @@ unsafe fn bwd_group(g: &Geom, bi: usize, kvi: usize, p: &BwdPtrs, lse: &[f32]) {
             pb.resize(m * kmax, 0.0);
             db.resize(m * kmax, 0.0);
             let (qt, ot, dt) = (q.add(r0 * g.qw), o.add(r0 * g.qw), d.add(r0 * g.qw));
-            sgemm(m, kmax, g.dh, pb.as_mut_ptr(), kmax, false, Mat::rows(qt, g.qw), Mat::t(k, kw), 1.0, false);
-            sgemm(m, kmax, g.dh, db.as_mut_ptr(), kmax, false, Mat::rows(dt, g.qw), Mat::t(v, kw), 1.0, false);
+            sgemm(
+                m,
+                kmax,
+                g.dh,
+                pb.as_mut_ptr(),
+                kmax,
+                false,
+                Mat::rows(qt, g.qw),
+                Mat::t(k, kw),
+                1.0,
+                false,
+            );
+            sgemm(
+                m,
+                kmax,
+                g.dh,
+                db.as_mut_ptr(),
+                kmax,
+                false,
+                Mat::rows(dt, g.qw),
+                Mat::t(v, kw),
+                1.0,
+                false,
+            );
             for i in 0..m {
                 let valid = r0 + i + g.offset() + 1;
                 let pr = &mut pb[i * kmax..(i + 1) * kmax];
@@ -270,16 +345,55 @@ unsafe fn bwd_group(g: &Geom, bi: usize, kvi: usize, p: &BwdPtrs, lse: &[f32]) {
                     *ds = pv * (*ds - di);
                 }
             }
-            sgemm(m, g.dh, kmax, dq.add(r0 * g.qw), g.qw, false, Mat::rows(db.as_ptr(), kmax), Mat::rows(k, kw), g.scale, false);
-            sgemm(kmax, g.dh, m, dk, kw, true, Mat::t(db.as_ptr(), kmax), Mat::rows(qt, g.qw), g.scale, false);
-            sgemm(kmax, g.dh, m, dv, kw, true, Mat::t(pb.as_ptr(), kmax), Mat::rows(dt, g.qw), 1.0, false);
+            sgemm(
+                m,
+                g.dh,
+                kmax,
+                dq.add(r0 * g.qw),
+                g.qw,
+                false,
+                Mat::rows(db.as_ptr(), kmax),
+                Mat::rows(k, kw),
+                g.scale,
+                false,
+            );
+            sgemm(
+                kmax,
+                g.dh,
+                m,
+                dk,
+                kw,
+                true,
+                Mat::t(db.as_ptr(), kmax),
+                Mat::rows(qt, g.qw),
+                g.scale,
+                false,
+            );
+            sgemm(
+                kmax,
+                g.dh,
+                m,
+                dv,
+                kw,
+                true,
+                Mat::t(pb.as_ptr(), kmax),
+                Mat::rows(dt, g.qw),
+                1.0,
+                false,
+            );
         }
     }
 }
 
 /// Causal attention: `q` `[b, t, heads·dh]`, `k`/`v` `[b, s, kv_heads·dh]` (s ≥ t; the last
 /// `t` key positions are the queries' own) → `[b, t, heads·dh]`. Differentiable in q, k, v.
-pub fn causal_attention(q: &Tensor, k: &Tensor, v: &Tensor, heads: usize, kv_heads: usize) -> Result<Tensor> {
+pub fn causal_attention(
+    q: &Tensor,
+    k: &Tensor,
+    v: &Tensor,
+    heads: usize,
+    kv_heads: usize,
+) -> Result<Tensor> {
     let width = q.dim(candle_core::D::Minus1)?;
     if heads == 0 || kv_heads == 0 || heads % kv_heads != 0 || width % heads != 0 {
         bail!("attention: {heads} heads / {kv_heads} kv heads do not fit width {width}");

@@ -73,7 +73,10 @@ fn probs_to_grad(probs: &mut [f32], vocab: usize, targets: &[u32], w: &[f32], g:
 }
 
 fn scalar_grad(g: &Tensor) -> Result<f32> {
-    g.to_dtype(candle_core::DType::F32)?.flatten_all()?.get(0)?.to_scalar::<f32>()
+    g.to_dtype(candle_core::DType::F32)?
+        .flatten_all()?
+        .get(0)?
+        .to_scalar::<f32>()
 }
 
 struct CrossEntropy {
@@ -86,7 +89,13 @@ impl CustomOp2 for CrossEntropy {
         "keel-cross-entropy"
     }
 
-    fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout) -> Result<(CpuStorage, Shape)> {
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
         let (n, vocab) = l1.shape().dims2()?;
         let logits = slice(s1, l1, self.name())?;
         let targets = targets_of(s2, l2, n, vocab)?;
@@ -113,7 +122,13 @@ impl CustomOp2 for CrossEntropy {
         Ok((CpuStorage::F32(vec![loss]), Shape::from(())))
     }
 
-    fn bwd(&self, logits: &Tensor, targets: &Tensor, _res: &Tensor, g: &Tensor) -> Result<(Option<Tensor>, Option<Tensor>)> {
+    fn bwd(
+        &self,
+        logits: &Tensor,
+        targets: &Tensor,
+        _res: &Tensor,
+        g: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>)> {
         let (n, vocab) = logits.dims2()?;
         let g = scalar_grad(g)?;
         let lse = self.lse.lock().expect("lse lock").clone();
@@ -125,7 +140,10 @@ impl CustomOp2 for CrossEntropy {
             .with_min_len(8)
             .for_each(|(row, &lse)| exp_shifted(row, vocab, 1.0, lse));
         probs_to_grad(&mut dl, vocab, &targets, &w, g);
-        Ok((Some(Tensor::from_vec(dl, (n, vocab), logits.device())?), None))
+        Ok((
+            Some(Tensor::from_vec(dl, (n, vocab), logits.device())?),
+            None,
+        ))
     }
 }
 
@@ -152,13 +170,30 @@ impl CustomOp3 for LinearCrossEntropy {
         let (n, d) = l1.shape().dims2()?;
         let (vocab, dw) = l2.shape().dims2()?;
         if d != dw {
-            bail!("linear_cross_entropy: hidden {:?} does not match head {:?}", l1.dims(), l2.dims());
+            bail!(
+                "linear_cross_entropy: hidden {:?} does not match head {:?}",
+                l1.dims(),
+                l2.dims()
+            );
         }
         let (h, w) = (slice(s1, l1, self.name())?, slice(s2, l2, self.name())?);
         let targets = targets_of(s3, l3, n, vocab)?;
         let mut probs = vec![0f32; n * vocab];
         // SAFETY: h is n×d, w is vocab×d, probs is n×vocab.
-        unsafe { sgemm(n, vocab, d, probs.as_mut_ptr(), vocab, false, Mat::rows(h.as_ptr(), d), Mat::t(w.as_ptr(), d), 1.0, true) };
+        unsafe {
+            sgemm(
+                n,
+                vocab,
+                d,
+                probs.as_mut_ptr(),
+                vocab,
+                false,
+                Mat::rows(h.as_ptr(), d),
+                Mat::t(w.as_ptr(), d),
+                1.0,
+                true,
+            )
+        };
         let loss = softmax_rows_loss(&mut probs, vocab, targets, &row_weights(&self.mask, n));
         *self.probs.lock().expect("probs lock") = Some(probs);
         Ok((CpuStorage::F32(vec![loss]), Shape::from(())))
@@ -178,15 +213,43 @@ impl CustomOp3 for LinearCrossEntropy {
             bail!("linear_cross_entropy: backward ran twice or forward state is missing");
         };
         let targets = targets.to_vec1::<u32>()?;
-        probs_to_grad(&mut dl, vocab, &targets, &row_weights(&self.mask, n), scalar_grad(g)?);
+        probs_to_grad(
+            &mut dl,
+            vocab,
+            &targets,
+            &row_weights(&self.mask, n),
+            scalar_grad(g)?,
+        );
         let mut dh = vec![0f32; n * d];
         let mut dw = vec![0f32; vocab * d];
         let (dhp, dwp) = (SendPtr(dh.as_mut_ptr()), SendPtr(dw.as_mut_ptr()));
         with_f32(h, self.name(), |hs| {
             with_f32(w, self.name(), |ws| unsafe {
                 // SAFETY: dl is n×vocab, h n×d, w vocab×d; outputs sized to match.
-                sgemm(n, d, vocab, dhp.0, d, false, Mat::rows(dl.as_ptr(), vocab), Mat::rows(ws.as_ptr(), d), 1.0, true);
-                sgemm(vocab, d, n, dwp.0, d, false, Mat::t(dl.as_ptr(), vocab), Mat::rows(hs.as_ptr(), d), 1.0, true);
+                sgemm(
+                    n,
+                    d,
+                    vocab,
+                    dhp.0,
+                    d,
+                    false,
+                    Mat::rows(dl.as_ptr(), vocab),
+                    Mat::rows(ws.as_ptr(), d),
+                    1.0,
+                    true,
+                );
+                sgemm(
+                    vocab,
+                    d,
+                    n,
+                    dwp.0,
+                    d,
+                    false,
+                    Mat::t(dl.as_ptr(), vocab),
+                    Mat::rows(hs.as_ptr(), d),
+                    1.0,
+                    true,
+                );
             })
         })??;
         drop(dl);
@@ -200,7 +263,10 @@ impl CustomOp3 for LinearCrossEntropy {
 
 fn mask_vec(mask: Option<&Tensor>, n: usize) -> Result<Option<Vec<f32>>> {
     let Some(m) = mask else { return Ok(None) };
-    let m = m.flatten_all()?.to_dtype(candle_core::DType::F32)?.to_vec1::<f32>()?;
+    let m = m
+        .flatten_all()?
+        .to_dtype(candle_core::DType::F32)?
+        .to_vec1::<f32>()?;
     if m.len() != n {
         bail!("cross_entropy: mask of {} for {n} rows", m.len());
     }
@@ -221,9 +287,18 @@ pub fn cross_entropy(logits: &Tensor, targets: &Tensor, mask: Option<&Tensor>) -
 
 /// `cross_entropy(h @ wᵀ, targets, mask)` without keeping the logits as a tensor:
 /// `h` `[n, d]`, `w` `[vocab, d]`. Differentiable in `h` and `w`.
-pub fn linear_cross_entropy(h: &Tensor, w: &Tensor, targets: &Tensor, mask: Option<&Tensor>) -> Result<Tensor> {
+pub fn linear_cross_entropy(
+    h: &Tensor,
+    w: &Tensor,
+    targets: &Tensor,
+    mask: Option<&Tensor>,
+) -> Result<Tensor> {
     let h = h.contiguous()?;
-    let h = if h.rank() == 2 { h } else { h.flatten_to(D::Minus2)? };
+    let h = if h.rank() == 2 {
+        h
+    } else {
+        h.flatten_to(D::Minus2)?
+    };
     let n = h.dim(0)?;
     let op = LinearCrossEntropy {
         mask: mask_vec(mask, n)?,

@@ -27,16 +27,26 @@ fn rand_t(shape: &[usize], seed: u64) -> Tensor {
 
 /// `Σ out · R` for a fixed random `R`, accumulated in f64, so every output element matters.
 fn project(out: &Tensor, seed: u64) -> f64 {
-    let o: Vec<f64> = out.flatten_all().unwrap().to_dtype(DType::F64).unwrap().to_vec1().unwrap();
+    let o: Vec<f64> = out
+        .flatten_all()
+        .unwrap()
+        .to_dtype(DType::F64)
+        .unwrap()
+        .to_vec1()
+        .unwrap();
     let rr = rand_vec(o.len(), seed ^ 0x5eed);
     o.iter().zip(rr).map(|(a, b)| a * b as f64).sum()
 }
 
 fn projected_loss(out: &Tensor, seed: u64) -> Tensor {
-    let rr = Tensor::from_vec(rand_vec(out.elem_count(), seed ^ 0x5eed), out.shape(), &Device::Cpu)
-        .unwrap()
-        .to_dtype(out.dtype())
-        .unwrap();
+    let rr = Tensor::from_vec(
+        rand_vec(out.elem_count(), seed ^ 0x5eed),
+        out.shape(),
+        &Device::Cpu,
+    )
+    .unwrap()
+    .to_dtype(out.dtype())
+    .unwrap();
     (out * rr).unwrap().sum_all().unwrap()
 }
 
@@ -44,38 +54,70 @@ type Op<'a> = &'a dyn Fn(&[Tensor]) -> Result<Tensor>;
 
 /// Analytic gradients of `Σ f(inputs) · R` with respect to every input.
 fn analytic(f: Op, inputs: &[Tensor]) -> (Tensor, Vec<Tensor>) {
-    let vars: Vec<Var> = inputs.iter().map(|t| Var::from_tensor(t).unwrap()).collect();
+    let vars: Vec<Var> = inputs
+        .iter()
+        .map(|t| Var::from_tensor(t).unwrap())
+        .collect();
     let ts: Vec<Tensor> = vars.iter().map(|v| v.as_tensor().clone()).collect();
     let out = f(&ts).unwrap();
     let grads = projected_loss(&out, 7).backward().unwrap();
     let g = ts
         .iter()
-        .map(|t| grads.get(t).cloned().unwrap_or_else(|| t.zeros_like().unwrap()))
+        .map(|t| {
+            grads
+                .get(t)
+                .cloned()
+                .unwrap_or_else(|| t.zeros_like().unwrap())
+        })
         .collect();
     (out, g)
 }
 
 /// Compares analytic gradients with central differences `(L(x+h) − L(x−h)) / 2h` on up to
 /// `max_elems` entries of each input; Err names the worst entry.
-fn check_fd(f: Op, inputs: &[Tensor], h: f64, tol: f64, max_elems: usize) -> std::result::Result<(), String> {
+fn check_fd(
+    f: Op,
+    inputs: &[Tensor],
+    h: f64,
+    tol: f64,
+    max_elems: usize,
+) -> std::result::Result<(), String> {
     let (_, grads) = analytic(f, inputs);
     for (idx, (inp, g)) in inputs.iter().zip(&grads).enumerate() {
         let dt = inp.dtype();
-        let base: Vec<f64> = inp.flatten_all().unwrap().to_dtype(DType::F64).unwrap().to_vec1().unwrap();
-        let ga: Vec<f64> = g.flatten_all().unwrap().to_dtype(DType::F64).unwrap().to_vec1().unwrap();
+        let base: Vec<f64> = inp
+            .flatten_all()
+            .unwrap()
+            .to_dtype(DType::F64)
+            .unwrap()
+            .to_vec1()
+            .unwrap();
+        let ga: Vec<f64> = g
+            .flatten_all()
+            .unwrap()
+            .to_dtype(DType::F64)
+            .unwrap()
+            .to_vec1()
+            .unwrap();
         let step = base.len().div_ceil(max_elems).max(1);
         for e in (0..base.len()).step_by(step) {
             let eval = |delta: f64| {
                 let mut v = base.clone();
                 v[e] += delta;
                 let mut ins = inputs.to_vec();
-                ins[idx] = Tensor::from_vec(v, inp.shape(), &Device::Cpu).unwrap().to_dtype(dt).unwrap();
+                ins[idx] = Tensor::from_vec(v, inp.shape(), &Device::Cpu)
+                    .unwrap()
+                    .to_dtype(dt)
+                    .unwrap();
                 project(&f(&ins).unwrap(), 7)
             };
             let num = (eval(h) - eval(-h)) / (2.0 * h);
             let err = (num - ga[e]).abs();
             if err > tol * (1.0 + num.abs().max(ga[e].abs())) {
-                return Err(format!("input {idx} elem {e}: analytic {} vs numeric {num} (err {err:.3e})", ga[e]));
+                return Err(format!(
+                    "input {idx} elem {e}: analytic {} vs numeric {num} (err {err:.3e})",
+                    ga[e]
+                ));
             }
         }
     }
@@ -83,11 +125,26 @@ fn check_fd(f: Op, inputs: &[Tensor], h: f64, tol: f64, max_elems: usize) -> std
 }
 
 fn max_rel_diff(a: &Tensor, b: &Tensor) -> f64 {
-    let a: Vec<f64> = a.flatten_all().unwrap().to_dtype(DType::F64).unwrap().to_vec1().unwrap();
-    let b: Vec<f64> = b.flatten_all().unwrap().to_dtype(DType::F64).unwrap().to_vec1().unwrap();
+    let a: Vec<f64> = a
+        .flatten_all()
+        .unwrap()
+        .to_dtype(DType::F64)
+        .unwrap()
+        .to_vec1()
+        .unwrap();
+    let b: Vec<f64> = b
+        .flatten_all()
+        .unwrap()
+        .to_dtype(DType::F64)
+        .unwrap()
+        .to_vec1()
+        .unwrap();
     assert_eq!(a.len(), b.len());
     let scale = a.iter().fold(1e-6f64, |m, v| m.max(v.abs()));
-    a.iter().zip(&b).fold(0f64, |m, (x, y)| m.max((x - y).abs())) / scale
+    a.iter()
+        .zip(&b)
+        .fold(0f64, |m, (x, y)| m.max((x - y).abs()))
+        / scale
 }
 
 /// Fused vs reference: same forward, same gradient for every input.
@@ -99,7 +156,10 @@ fn check_matches(fused: Op, reference: Op, inputs: &[Tensor], tol: f64) {
     assert!(d < tol, "forward differs from reference: {d:.3e}");
     for (i, (a, b)) in fg.iter().zip(&rg).enumerate() {
         let d = max_rel_diff(a, b);
-        assert!(d < tol, "gradient of input {i} differs from reference: {d:.3e}");
+        assert!(
+            d < tol,
+            "gradient of input {i} differs from reference: {d:.3e}"
+        );
     }
 }
 
@@ -107,7 +167,10 @@ fn check_matches(fused: Op, reference: Op, inputs: &[Tensor], tol: f64) {
 /// against finite differences in f64.
 fn full_check(fused: Op, reference: Op, inputs: &[Tensor]) {
     check_matches(fused, reference, inputs, 2e-5);
-    let in64: Vec<Tensor> = inputs.iter().map(|t| t.to_dtype(DType::F64).unwrap()).collect();
+    let in64: Vec<Tensor> = inputs
+        .iter()
+        .map(|t| t.to_dtype(DType::F64).unwrap())
+        .collect();
     check_fd(reference, &in64, 1e-6, 1e-6, 64).expect("reference vs finite differences");
     check_fd(fused, inputs, 1e-2, 2e-2, 48).expect("fused vs finite differences");
 }
@@ -116,7 +179,11 @@ fn full_check(fused: Op, reference: Op, inputs: &[Tensor]) {
 fn rms_norm_gradients() {
     let x = rand_t(&[2, 3, 8], 1);
     let w = (rand_t(&[8], 2) + 1.0).unwrap();
-    full_check(&|t| rms_norm(&t[0], &t[1], 1e-5), &|t| r::rms_norm(&t[0], &t[1], 1e-5), &[x, w]);
+    full_check(
+        &|t| rms_norm(&t[0], &t[1], 1e-5),
+        &|t| r::rms_norm(&t[0], &t[1], 1e-5),
+        &[x, w],
+    );
 }
 
 #[test]
@@ -175,7 +242,8 @@ fn attention_reads_strided_cache_views() {
     let (k, v) = (kbuf.narrow(1, 0, 6).unwrap(), vbuf.narrow(1, 0, 6).unwrap());
     assert!(!k.is_contiguous());
     let a = causal_attention(&q, &k, &v, h, h).unwrap();
-    let b = r::causal_attention(&q, &k.contiguous().unwrap(), &v.contiguous().unwrap(), h, h).unwrap();
+    let b =
+        r::causal_attention(&q, &k.contiguous().unwrap(), &v.contiguous().unwrap(), h, h).unwrap();
     assert!(max_rel_diff(&a, &b) < 2e-5);
 }
 
@@ -183,7 +251,23 @@ fn attention_reads_strided_cache_views() {
 fn swiglu_gradients() {
     let g = (rand_t(&[3, 10], 7) * 3.0).unwrap();
     let u = rand_t(&[3, 10], 8);
-    full_check(&|t| swiglu(&t[0], &t[1]), &|t| r::swiglu(&t[0], &t[1]), &[g, u]);
+    full_check(
+        &|t| swiglu(&t[0], &t[1]),
+        &|t| r::swiglu(&t[0], &t[1]),
+        &[g, u],
+    );
+}
+
+#[test]
+fn swiglu_mlp_gradients() {
+    let x = rand_t(&[2, 3, 6], 20);
+    let wg = rand_t(&[10, 6], 21);
+    let wu = rand_t(&[10, 6], 22);
+    full_check(
+        &|t| swiglu_mlp(&t[0], &t[1], &t[2]),
+        &|t| r::swiglu(&r::linear(&t[0], &t[1])?, &r::linear(&t[0], &t[2])?),
+        &[x, wg, wu],
+    );
 }
 
 #[test]
@@ -196,7 +280,11 @@ fn softmax_reference_gradients() {
 fn linear_gradients() {
     let x = rand_t(&[2, 3, 6], 11);
     let w = rand_t(&[5, 6], 12);
-    full_check(&|t| linear(&t[0], &t[1]), &|t| r::linear(&t[0], &t[1]), &[x.clone(), w.clone()]);
+    full_check(
+        &|t| linear(&t[0], &t[1]),
+        &|t| r::linear(&t[0], &t[1]),
+        &[x.clone(), w.clone()],
+    );
     let res = rand_t(&[2, 3, 5], 13);
     full_check(
         &|t| linear_residual(&t[0], &t[1], &t[2]),
@@ -246,7 +334,9 @@ fn linear_cross_entropy_gradients() {
 fn cross_entropy_rejects_out_of_range_targets() {
     let logits = rand_t(&[2, 5], 18);
     let targets = Tensor::new(&[1u32, 5], &Device::Cpu).unwrap();
-    let err = cross_entropy(&logits, &targets, None).unwrap_err().to_string();
+    let err = cross_entropy(&logits, &targets, None)
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("outside the vocabulary"), "{err}");
 }
 
@@ -258,7 +348,10 @@ impl CustomOp1 for WrongSquare {
     }
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
         let x = super::kernel::slice(s, l, "wrong-square")?;
-        Ok((CpuStorage::F32(x.iter().map(|v| v * v).collect()), l.shape().clone()))
+        Ok((
+            CpuStorage::F32(x.iter().map(|v| v * v).collect()),
+            l.shape().clone(),
+        ))
     }
     fn bwd(&self, arg: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
         Ok(Some((arg * grad)?.affine(2.1, 0.0)?))
@@ -268,7 +361,13 @@ impl CustomOp1 for WrongSquare {
 #[test]
 fn a_wrong_gradient_is_caught() {
     let x = rand_t(&[4, 4], 19);
-    let err = check_fd(&|t| t[0].apply_op1(WrongSquare), &[x.clone()], 1e-2, 2e-2, 16);
+    let err = check_fd(
+        &|t| t[0].apply_op1(WrongSquare),
+        &[x.clone()],
+        1e-2,
+        2e-2,
+        16,
+    );
     assert!(err.is_err(), "checker accepted a gradient that is 5% off");
     // And the same checker accepts the right one.
     check_fd(&|t| t[0].sqr(), &[x], 1e-2, 2e-2, 16).unwrap();

@@ -44,11 +44,19 @@ pub(crate) struct Mat {
 
 impl Mat {
     pub fn rows(ptr: *const f32, rs: usize) -> Self {
-        Mat { ptr, rs: rs as isize, cs: 1 }
+        Mat {
+            ptr,
+            rs: rs as isize,
+            cs: 1,
+        }
     }
     /// The transpose of a row-major view with row stride `rs`.
     pub fn t(ptr: *const f32, rs: usize) -> Self {
-        Mat { ptr, rs: 1, cs: rs as isize }
+        Mat {
+            ptr,
+            rs: 1,
+            cs: rs as isize,
+        }
     }
 }
 
@@ -165,7 +173,8 @@ fn softmax_prefix_generic(row: &mut [f32], valid: usize, scale: f32) -> f32 {
     let (head, tail) = row.split_at_mut(valid);
     tail.fill(0.0);
     let max = max_f32(head) * scale;
-    head.iter_mut().for_each(|v| *v = exp_approx(*v * scale - max));
+    head.iter_mut()
+        .for_each(|v| *v = exp_approx(*v * scale - max));
     let sum = sum_f32(head);
     let inv = 1.0 / sum;
     head.iter_mut().for_each(|v| *v *= inv);
@@ -193,7 +202,8 @@ unsafe fn exp_shifted_avx2(row: &mut [f32], valid: usize, scale: f32, lse: f32) 
 fn exp_shifted_generic(row: &mut [f32], valid: usize, scale: f32, lse: f32) {
     let (head, tail) = row.split_at_mut(valid);
     tail.fill(0.0);
-    head.iter_mut().for_each(|v| *v = exp_approx(*v * scale - lse));
+    head.iter_mut()
+        .for_each(|v| *v = exp_approx(*v * scale - lse));
 }
 
 /// Sum with eight independent accumulators: strict float order keeps a plain fold scalar.
@@ -216,7 +226,12 @@ pub(crate) fn dot_f32(a: &[f32], b: &[f32]) -> f32 {
     let mut acc = [0f32; 8];
     let ca = a.chunks_exact(8);
     let cb = b.chunks_exact(8);
-    let rest: f32 = ca.remainder().iter().zip(cb.remainder()).map(|(x, y)| x * y).sum();
+    let rest: f32 = ca
+        .remainder()
+        .iter()
+        .zip(cb.remainder())
+        .map(|(x, y)| x * y)
+        .sum();
     for (x, y) in ca.zip(cb) {
         for i in 0..8 {
             acc[i] += x[i] * y[i];
@@ -230,7 +245,10 @@ pub(crate) fn dot_f32(a: &[f32], b: &[f32]) -> f32 {
 pub(crate) fn max_f32(x: &[f32]) -> f32 {
     let mut acc = [f32::NEG_INFINITY; 8];
     let chunks = x.chunks_exact(8);
-    let rest = chunks.remainder().iter().fold(f32::NEG_INFINITY, |m, &v| if v > m { v } else { m });
+    let rest = chunks
+        .remainder()
+        .iter()
+        .fold(f32::NEG_INFINITY, |m, &v| if v > m { v } else { m });
     for c in chunks {
         for i in 0..8 {
             acc[i] = if c[i] > acc[i] { c[i] } else { acc[i] };

@@ -15,13 +15,39 @@ fn out_shape(x: &Layout, w: &Layout) -> Result<(usize, usize, usize, Shape)> {
     }
     let mut out = xd.to_vec();
     *out.last_mut().expect("rank ≥ 1") = wd[0];
-    Ok((x.shape().elem_count() / wd[1], wd[1], wd[0], Shape::from(out)))
+    Ok((
+        x.shape().elem_count() / wd[1],
+        wd[1],
+        wd[0],
+        Shape::from(out),
+    ))
 }
 
 /// `y[rows, out] (+)= x[rows, in] · w[out, in]ᵀ`.
-fn forward_into(y: &mut [f32], x: &[f32], w: &[f32], rows: usize, din: usize, dout: usize, acc: bool) {
+fn forward_into(
+    y: &mut [f32],
+    x: &[f32],
+    w: &[f32],
+    rows: usize,
+    din: usize,
+    dout: usize,
+    acc: bool,
+) {
     // SAFETY: slices sized rows×in, out×in and rows×out by the caller's shape checks.
-    unsafe { sgemm(rows, dout, din, y.as_mut_ptr(), dout, acc, Mat::rows(x.as_ptr(), din), Mat::t(w.as_ptr(), din), 1.0, true) }
+    unsafe {
+        sgemm(
+            rows,
+            dout,
+            din,
+            y.as_mut_ptr(),
+            dout,
+            acc,
+            Mat::rows(x.as_ptr(), din),
+            Mat::t(w.as_ptr(), din),
+            1.0,
+            true,
+        )
+    }
 }
 
 /// `dx = dy · w`, `dw = dyᵀ · x`.
@@ -35,8 +61,30 @@ fn backward(x: &Tensor, w: &Tensor, dy: &Tensor) -> Result<(Tensor, Tensor)> {
         with_f32(w, name, |w| {
             with_f32(dy, name, |d| unsafe {
                 // SAFETY: all buffers sized from the checked shapes above.
-                sgemm(rows, din, dout, dx.as_mut_ptr(), din, false, Mat::rows(d.as_ptr(), dout), Mat::rows(w.as_ptr(), din), 1.0, true);
-                sgemm(dout, din, rows, dw.as_mut_ptr(), din, false, Mat::t(d.as_ptr(), dout), Mat::rows(x.as_ptr(), din), 1.0, true);
+                sgemm(
+                    rows,
+                    din,
+                    dout,
+                    dx.as_mut_ptr(),
+                    din,
+                    false,
+                    Mat::rows(d.as_ptr(), dout),
+                    Mat::rows(w.as_ptr(), din),
+                    1.0,
+                    true,
+                );
+                sgemm(
+                    dout,
+                    din,
+                    rows,
+                    dw.as_mut_ptr(),
+                    din,
+                    false,
+                    Mat::t(d.as_ptr(), dout),
+                    Mat::rows(x.as_ptr(), din),
+                    1.0,
+                    true,
+                );
             })
         })
     })???;
@@ -53,7 +101,13 @@ impl CustomOp2 for Linear {
         "keel-linear"
     }
 
-    fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout) -> Result<(CpuStorage, Shape)> {
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
         let (rows, din, dout, shape) = out_shape(l1, l2)?;
         let (x, w) = (slice(s1, l1, self.name())?, slice(s2, l2, self.name())?);
         let mut y = vec![0f32; rows * dout];
@@ -61,7 +115,13 @@ impl CustomOp2 for Linear {
         Ok((CpuStorage::F32(y), shape))
     }
 
-    fn bwd(&self, x: &Tensor, w: &Tensor, _res: &Tensor, dy: &Tensor) -> Result<(Option<Tensor>, Option<Tensor>)> {
+    fn bwd(
+        &self,
+        x: &Tensor,
+        w: &Tensor,
+        _res: &Tensor,
+        dy: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>)> {
         let (dx, dw) = backward(x, w, dy)?;
         Ok((Some(dx), Some(dw)))
     }
@@ -85,9 +145,16 @@ impl CustomOp3 for LinearResidual {
     ) -> Result<(CpuStorage, Shape)> {
         let (rows, din, dout, shape) = out_shape(l2, l3)?;
         if l1.dims() != shape.dims() {
-            bail!("linear_residual: residual {:?} does not match output {shape:?}", l1.dims());
+            bail!(
+                "linear_residual: residual {:?} does not match output {shape:?}",
+                l1.dims()
+            );
         }
-        let (r, x, w) = (slice(s1, l1, self.name())?, slice(s2, l2, self.name())?, slice(s3, l3, self.name())?);
+        let (r, x, w) = (
+            slice(s1, l1, self.name())?,
+            slice(s2, l2, self.name())?,
+            slice(s3, l3, self.name())?,
+        );
         let mut y = r.to_vec();
         forward_into(&mut y, x, w, rows, din, dout, true);
         Ok((CpuStorage::F32(y), shape))
@@ -113,5 +180,6 @@ pub fn linear(x: &Tensor, w: &Tensor) -> Result<Tensor> {
 
 /// `r + x @ wᵀ` in one node (the residual connection folded into the GEMM).
 pub fn linear_residual(r: &Tensor, x: &Tensor, w: &Tensor) -> Result<Tensor> {
-    r.contiguous()?.apply_op3(&x.contiguous()?, &w.contiguous()?, LinearResidual)
+    r.contiguous()?
+        .apply_op3(&x.contiguous()?, &w.contiguous()?, LinearResidual)
 }

@@ -28,4 +28,4 @@ pub use cross_entropy::{cross_entropy, linear_cross_entropy};
 pub use linear::{linear, linear_residual};
 pub use rms_norm::rms_norm;
 pub use rope::{rope, RopeTables};
-pub use swiglu::swiglu;
+pub use swiglu::{swiglu, swiglu_mlp};

@@ -37,13 +37,23 @@ pub fn softmax_last(x: &Tensor) -> Result<Tensor> {
 
 /// Causal attention with grouped-query heads on `q` `[b, t, h·dh]`, `k`/`v` `[b, s, kvh·dh]`
 /// (the last `t` of the `s` key positions are the queries' own), via an explicit mask.
-pub fn causal_attention(q: &Tensor, k: &Tensor, v: &Tensor, heads: usize, kv_heads: usize) -> Result<Tensor> {
+pub fn causal_attention(
+    q: &Tensor,
+    k: &Tensor,
+    v: &Tensor,
+    heads: usize,
+    kv_heads: usize,
+) -> Result<Tensor> {
     let (b, t, w) = q.dims3()?;
     let s = k.dim(1)?;
     let dh = w / heads;
     let groups = heads / kv_heads;
     let split = |x: &Tensor, n: usize, len: usize| x.reshape((b, len, n, dh))?.transpose(1, 2);
-    let (q, k, v) = (split(q, heads, t)?, split(k, kv_heads, s)?, split(v, kv_heads, s)?);
+    let (q, k, v) = (
+        split(q, heads, t)?,
+        split(k, kv_heads, s)?,
+        split(v, kv_heads, s)?,
+    );
     let rep = |x: &Tensor| -> Result<Tensor> {
         x.unsqueeze(2)?
             .expand((b, kv_heads, groups, s, dh))?
@@ -54,7 +64,15 @@ pub fn causal_attention(q: &Tensor, k: &Tensor, v: &Tensor, heads: usize, kv_hea
     let scores = (q.contiguous()?.matmul(&k.t()?.contiguous()?)? * scale)?;
     let offset = s - t;
     let mask: Vec<f32> = (0..t)
-        .flat_map(|i| (0..s).map(move |j| if j > i + offset { f32::NEG_INFINITY } else { 0.0 }))
+        .flat_map(|i| {
+            (0..s).map(move |j| {
+                if j > i + offset {
+                    f32::NEG_INFINITY
+                } else {
+                    0.0
+                }
+            })
+        })
         .collect();
     let mask = Tensor::from_vec(mask, (t, s), q.device())?.to_dtype(q.dtype())?;
     let a = softmax_last(&scores.broadcast_add(&mask)?)?.matmul(&v.contiguous()?)?;
@@ -94,4 +112,3 @@ pub fn cross_entropy(logits: &Tensor, targets: &Tensor, mask: Option<&Tensor>) -
         }
     }
 }
-

@@ -32,7 +32,10 @@ impl CustomOp2 for RmsNorm {
         let w = slice(s2, l2, self.name())?;
         let d = w.len();
         if l1.dims().last() != Some(&d) {
-            bail!("rms_norm: weight of {d} does not match input {:?}", l1.dims());
+            bail!(
+                "rms_norm: weight of {d} does not match input {:?}",
+                l1.dims()
+            );
         }
         let mut y = vec![0f32; x.len()];
         let rows = x.len() / d;
@@ -59,7 +62,9 @@ impl CustomOp2 for RmsNorm {
     ) -> Result<(Option<Tensor>, Option<Tensor>)> {
         let name = self.name();
         let (dx, dw) = with_f32(x, name, |x| {
-            with_f32(w, name, |w| with_f32(grad, name, |g| rms_norm_bwd(x, w, g, self.eps)))
+            with_f32(w, name, |w| {
+                with_f32(grad, name, |g| rms_norm_bwd(x, w, g, self.eps))
+            })
         })???;
         let dx = Tensor::from_vec(dx, x.shape(), x.device())?;
         let dw = Tensor::from_vec(dw, w.shape(), w.device())?;

@@ -66,7 +66,10 @@ impl Rope {
         let half = dh / 2;
         let width = self.heads * dh;
         if dims.len() < 2 || dims[dims.len() - 1] != width {
-            bail!("rope: expected [.., t, {width}] (heads {}, head_dim {dh}), got {dims:?}", self.heads);
+            bail!(
+                "rope: expected [.., t, {width}] (heads {}, head_dim {dh}), got {dims:?}",
+                self.heads
+            );
         }
         let t = dims[dims.len() - 2];
         if self.offset + t > self.tables.max_pos {
@@ -84,7 +87,11 @@ impl Rope {
             .enumerate()
             .for_each(|(ci, (yc, xc))| {
                 let row0 = ci * chunk / width;
-                for (r, (yr, xr)) in yc.chunks_exact_mut(width).zip(xc.chunks_exact(width)).enumerate() {
+                for (r, (yr, xr)) in yc
+                    .chunks_exact_mut(width)
+                    .zip(xc.chunks_exact(width))
+                    .enumerate()
+                {
                     let pos = self.offset + (row0 + r) % t;
                     let cos = &self.tables.cos[pos * half..(pos + 1) * half];
                     let sin = &self.tables.sin[pos * half..(pos + 1) * half];
