@@ -25,6 +25,12 @@ enum Command {
     Tokenizer(commands::tokenizer::TokenizerCmd),
     /// Pretrain a model from scratch on a text corpus.
     Pretrain(commands::pretrain::PretrainArgs),
+    /// Explicit policy enforcement: check, train classifiers, benchmark, explain profiles, audit.
+    #[command(subcommand)]
+    Guard(commands::guard::GuardCmd),
+    /// Benchmarks: training and generation throughput, against the PyTorch reference.
+    #[command(subcommand)]
+    Bench(commands::bench::BenchCmd),
     /// Evaluate a target (endpoint or local model) on a suite.
     Eval(commands::eval::EvalArgs),
     /// Red-team a target with the attack library; attack success rates and garak JSONL.
@@ -42,6 +48,8 @@ fn main() -> std::process::ExitCode {
         Command::World(a) => commands::world::run(a),
         Command::Tokenizer(c) => commands::tokenizer::run(c),
         Command::Pretrain(a) => commands::pretrain::run(a),
+        Command::Guard(c) => commands::guard::run(c),
+        Command::Bench(c) => commands::bench::run(c),
         Command::Eval(a) => commands::eval::run(a),
         Command::Redteam(a) => commands::redteam::run(a),
     };
