@@ -76,12 +76,16 @@ impl ChatTemplate {
             .map_err(|e| ModelError::Config(format!("chat template syntax config: {e}")))?;
         env.set_syntax(syntax);
         env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
-        env.add_function("raise_exception", |msg: String| -> std::result::Result<Value, JinjaError> {
-            Err(JinjaError::new(ErrorKind::InvalidOperation, msg))
-        });
+        env.add_function(
+            "raise_exception",
+            |msg: String| -> std::result::Result<Value, JinjaError> {
+                Err(JinjaError::new(ErrorKind::InvalidOperation, msg))
+            },
+        );
         env.add_function("strftime_now", |fmt: String| strftime_now(&fmt));
-        env.add_template_owned(NAME, source.clone())
-            .map_err(|e| ModelError::Config(format!("{origin}: chat template does not compile: {e:#}")))?;
+        env.add_template_owned(NAME, source.clone()).map_err(|e| {
+            ModelError::Config(format!("{origin}: chat template does not compile: {e:#}"))
+        })?;
         Ok(ChatTemplate {
             env,
             source,
@@ -101,7 +105,7 @@ impl ChatTemplate {
     pub fn render(&self, messages: &[ChatMessage], add_generation_prompt: bool) -> Result<String> {
         let msgs: Vec<Value> = messages
             .iter()
-            .map(|m| Value::from(context! { role => m.role.clone(), content => m.content.clone() }))
+            .map(|m| context! { role => m.role.clone(), content => m.content.clone() })
             .collect();
         let tmpl = self
             .env
@@ -113,7 +117,12 @@ impl ChatTemplate {
             bos_token => self.bos_token.clone(),
             eos_token => self.eos_token.clone(),
         })
-        .map_err(|e| ModelError::Config(format!("{}: chat template failed to render: {e:#}", self.origin)))
+        .map_err(|e| {
+            ModelError::Config(format!(
+                "{}: chat template failed to render: {e:#}",
+                self.origin
+            ))
+        })
     }
 }
 
@@ -129,8 +138,18 @@ fn strftime_now(fmt: &str) -> std::result::Result<String, JinjaError> {
 
 fn format_time(secs: i64, fmt: &str) -> std::result::Result<String, JinjaError> {
     const MONTHS: [&str; 12] = [
-        "January", "February", "March", "April", "May", "June", "July", "August", "September",
-        "October", "November", "December",
+        "January",
+        "February",
+        "March",
+        "April",
+        "May",
+        "June",
+        "July",
+        "August",
+        "September",
+        "October",
+        "November",
+        "December",
     ];
     let days = secs.div_euclid(86_400);
     let tod = secs.rem_euclid(86_400);
@@ -169,7 +188,10 @@ fn format_time(secs: i64, fmt: &str) -> std::result::Result<String, JinjaError> 
             other => {
                 return Err(JinjaError::new(
                     ErrorKind::InvalidOperation,
-                    format!("strftime_now: unsupported directive %{}", other.map(String::from).unwrap_or_default()),
+                    format!(
+                        "strftime_now: unsupported directive %{}",
+                        other.map(String::from).unwrap_or_default()
+                    ),
                 ))
             }
         }
@@ -191,8 +213,13 @@ mod tests {
             out,
             "<|im_start|>system\nYou are helpful<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n"
         );
-        let out = t.render(&[ChatMessage::system("S"), ChatMessage::user("Q")], false).unwrap();
-        assert_eq!(out, "<|im_start|>system\nS<|im_end|>\n<|im_start|>user\nQ<|im_end|>\n");
+        let out = t
+            .render(&[ChatMessage::system("S"), ChatMessage::user("Q")], false)
+            .unwrap();
+        assert_eq!(
+            out,
+            "<|im_start|>system\nS<|im_end|>\n<|im_start|>user\nQ<|im_end|>\n"
+        );
     }
 
     #[test]
@@ -200,18 +227,35 @@ mod tests {
         // trim_blocks drops the newline after a block tag, as transformers does.
         let src = "{{ bos_token }}{% for m in messages %}\n{% if m.role == 'bad' %}{{ raise_exception('no bad roles') }}{% endif %}\n[{{ m.content.strip() | upper }}]{% endfor %}";
         let t = ChatTemplate::new(src, "tokenizer_config.json", Some("<s>".into()), None).unwrap();
-        assert_eq!(t.render(&[ChatMessage::user("  a ")], false).unwrap(), "<s>[A]");
-        let err = t.render(&[ChatMessage::new("bad", "x")], false).unwrap_err().to_string();
-        assert!(err.contains("no bad roles") && err.contains("tokenizer_config.json"), "{err}");
-        let err = ChatTemplate::new("{% for %}", "x.gguf", None, None).unwrap_err().to_string();
-        assert!(err.contains("x.gguf") && err.contains("does not compile"), "{err}");
+        assert_eq!(
+            t.render(&[ChatMessage::user("  a ")], false).unwrap(),
+            "<s>[A]"
+        );
+        let err = t
+            .render(&[ChatMessage::new("bad", "x")], false)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("no bad roles") && err.contains("tokenizer_config.json"),
+            "{err}"
+        );
+        let err = ChatTemplate::new("{% for %}", "x.gguf", None, None)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("x.gguf") && err.contains("does not compile"),
+            "{err}"
+        );
     }
 
     #[test]
     fn strftime_formats_known_dates() {
         // 2024-02-29 13:05:09 UTC.
         let t = 1_709_211_909;
-        assert_eq!(format_time(t, "%d %b %Y %H:%M:%S %j %%").unwrap(), "29 Feb 2024 13:05:09 060 %");
+        assert_eq!(
+            format_time(t, "%d %b %Y %H:%M:%S %j %%").unwrap(),
+            "29 Feb 2024 13:05:09 060 %"
+        );
         assert_eq!(format_time(0, "%e %B %Y").unwrap(), " 1 January 1970");
         assert!(format_time(0, "%Q").is_err());
     }

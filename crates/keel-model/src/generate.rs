@@ -124,14 +124,21 @@ impl Sampler {
             return Ok(best as u32);
         }
         let t = self.params.temperature as f32;
-        let mut cand: Vec<(u32, f32)> = logits.iter().enumerate().map(|(i, &x)| (i as u32, finite(x) / t)).collect();
+        let mut cand: Vec<(u32, f32)> = logits
+            .iter()
+            .enumerate()
+            .map(|(i, &x)| (i as u32, finite(x) / t))
+            .collect();
         // Descending by logit, ties by id: a stable order makes seeded runs reproducible.
         cand.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
         if let Some(k) = self.params.top_k {
             cand.truncate(k.max(1));
         }
         let max = cand[0].1 as f64;
-        let mut probs: Vec<f64> = cand.iter().map(|&(_, x)| ((x as f64) - max).exp()).collect();
+        let mut probs: Vec<f64> = cand
+            .iter()
+            .map(|&(_, x)| ((x as f64) - max).exp())
+            .collect();
         let total: f64 = probs.iter().sum();
         probs.iter_mut().for_each(|p| *p /= total);
         if let Some(top_p) = self.params.top_p {
@@ -195,7 +202,9 @@ pub fn generate(
 ) -> Result<Generation> {
     params.validate()?;
     if prompt_ids.is_empty() {
-        return Err(ModelError::Config("generate: the prompt has no tokens".into()));
+        return Err(ModelError::Config(
+            "generate: the prompt has no tokens".into(),
+        ));
     }
     let max_pos = model.config.max_position_embeddings;
     if prompt_ids.len() >= max_pos {
@@ -206,7 +215,9 @@ pub fn generate(
     }
     let vocab = model.config.vocab_size as u32;
     if let Some(&bad) = prompt_ids.iter().find(|&&id| id >= vocab) {
-        return Err(ModelError::Config(format!("generate: prompt token id {bad} >= vocab_size {vocab}")));
+        return Err(ModelError::Config(format!(
+            "generate: prompt token id {bad} >= vocab_size {vocab}"
+        )));
     }
     let decode = |ids: &[u32]| {
         tokenizer
@@ -291,32 +302,59 @@ mod tests {
         let logits = [0.0f32, 5.0, 4.9, -1.0, f32::NAN];
         let mut greedy = Sampler::new(&SamplingParams::greedy(1));
         assert_eq!(greedy.sample(&logits).unwrap(), 1);
-        let p = SamplingParams { temperature: 1.0, top_k: Some(2), seed: 3, ..Default::default() };
+        let p = SamplingParams {
+            temperature: 1.0,
+            top_k: Some(2),
+            seed: 3,
+            ..Default::default()
+        };
         let draws: Vec<u32> = {
             let mut s = Sampler::new(&p);
             (0..200).map(|_| s.sample(&logits).unwrap()).collect()
         };
         assert!(draws.iter().all(|&d| d == 1 || d == 2));
-        assert!(draws.contains(&1) && draws.contains(&2), "both top-2 tokens should appear");
+        assert!(
+            draws.contains(&1) && draws.contains(&2),
+            "both top-2 tokens should appear"
+        );
         let again: Vec<u32> = {
             let mut s = Sampler::new(&p);
             (0..200).map(|_| s.sample(&logits).unwrap()).collect()
         };
         assert_eq!(draws, again);
         // top_p small enough keeps only the single most likely token.
-        let p = SamplingParams { temperature: 1.0, top_p: Some(0.3), seed: 9, ..Default::default() };
+        let p = SamplingParams {
+            temperature: 1.0,
+            top_p: Some(0.3),
+            seed: 9,
+            ..Default::default()
+        };
         let mut s = Sampler::new(&p);
         assert!((0..50).all(|_| s.sample(&logits).unwrap() == 1));
-        assert!(Sampler::new(&p).sample(&[f32::NAN, f32::NEG_INFINITY]).is_err());
+        assert!(Sampler::new(&p)
+            .sample(&[f32::NAN, f32::NEG_INFINITY])
+            .is_err());
     }
 
     #[test]
     fn invalid_params_are_rejected() {
         for p in [
-            SamplingParams { temperature: -1.0, ..Default::default() },
-            SamplingParams { top_k: Some(0), ..Default::default() },
-            SamplingParams { top_p: Some(1.5), ..Default::default() },
-            SamplingParams { stop: vec![String::new()], ..Default::default() },
+            SamplingParams {
+                temperature: -1.0,
+                ..Default::default()
+            },
+            SamplingParams {
+                top_k: Some(0),
+                ..Default::default()
+            },
+            SamplingParams {
+                top_p: Some(1.5),
+                ..Default::default()
+            },
+            SamplingParams {
+                stop: vec![String::new()],
+                ..Default::default()
+            },
         ] {
             assert!(p.validate().is_err(), "{p:?}");
         }

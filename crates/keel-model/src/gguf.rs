@@ -81,7 +81,9 @@ pub fn permute_qk(w: &Tensor, n_head: usize) -> candle_core::Result<Tensor> {
 }
 
 fn md_usize(md: &HashMap<String, Value>, key: &str) -> std::result::Result<usize, String> {
-    let v = md.get(key).ok_or_else(|| format!("metadata key {key} is missing"))?;
+    let v = md
+        .get(key)
+        .ok_or_else(|| format!("metadata key {key} is missing"))?;
     let n = match v {
         Value::U8(x) => *x as u64,
         Value::U16(x) => *x as u64,
@@ -89,7 +91,11 @@ fn md_usize(md: &HashMap<String, Value>, key: &str) -> std::result::Result<usize
         Value::U64(x) => *x,
         Value::I32(x) if *x >= 0 => *x as u64,
         Value::I64(x) if *x >= 0 => *x as u64,
-        _ => return Err(format!("metadata {key} is not a non-negative integer ({v:?})")),
+        _ => {
+            return Err(format!(
+                "metadata {key} is not a non-negative integer ({v:?})"
+            ))
+        }
     };
     usize::try_from(n).map_err(|_| format!("metadata {key} = {n} is too large"))
 }
@@ -113,7 +119,9 @@ pub fn config_from_metadata(
         _ => return Err("metadata general.architecture is missing".into()),
     };
     if arch != "llama" {
-        return Err(format!("architecture {arch:?} is not supported (llama only)"));
+        return Err(format!(
+            "architecture {arch:?} is not supported (llama only)"
+        ));
     }
     if let Some(Value::String(s)) = md.get("llama.rope.scaling.type") {
         if s != "none" {
@@ -130,12 +138,21 @@ pub fn config_from_metadata(
     let hidden = md_usize(md, "llama.embedding_length")?;
     let heads = md_usize(md, "llama.attention.head_count")?;
     let kv_heads = md_usize(md, "llama.attention.head_count_kv").unwrap_or(heads);
-    let mut c = LlamaConfig::tiny(vocab_size, hidden, md_usize(md, "llama.block_count")?, heads.max(1));
+    let mut c = LlamaConfig::tiny(
+        vocab_size,
+        hidden,
+        md_usize(md, "llama.block_count")?,
+        heads.max(1),
+    );
     c.num_attention_heads = heads;
     c.num_key_value_heads = Some(kv_heads);
     c.intermediate_size = md_usize(md, "llama.feed_forward_length")?;
-    c.rms_norm_eps = md_f64(md, "llama.attention.layer_norm_rms_epsilon").transpose()?.unwrap_or(1e-5);
-    c.rope_theta = md_f64(md, "llama.rope.freq_base").transpose()?.unwrap_or(10_000.0);
+    c.rms_norm_eps = md_f64(md, "llama.attention.layer_norm_rms_epsilon")
+        .transpose()?
+        .unwrap_or(1e-5);
+    c.rope_theta = md_f64(md, "llama.rope.freq_base")
+        .transpose()?
+        .unwrap_or(10_000.0);
     c.max_position_embeddings = md_usize(md, "llama.context_length").unwrap_or(2048);
     c.tie_word_embeddings = tied;
     c.torch_dtype = Some("float32".into());
@@ -182,7 +199,9 @@ pub fn read_gguf(path: &Path) -> Result<GgufImport> {
         let Some(hf) = hf_name(name) else {
             // e.g. `rope_freqs.weight` (Llama 3 scaling) changes the maths: refuse it
             // rather than silently produce a different model.
-            return Err(err(format!("tensor {name} has no Keel equivalent; this GGUF variant is not supported")));
+            return Err(err(format!(
+                "tensor {name} has no Keel equivalent; this GGUF variant is not supported"
+            )));
         };
         if hf == "lm_head.weight" && config.tie_word_embeddings {
             continue;
@@ -193,11 +212,18 @@ pub fn read_gguf(path: &Path) -> Result<GgufImport> {
         let mut t = q
             .dequantize(&Device::Cpu)
             .and_then(|t| t.to_dtype(DType::F32))
-            .map_err(|e| err(format!("tensor {name}: cannot dequantise {:?}: {e}", q.dtype())))?;
+            .map_err(|e| {
+                err(format!(
+                    "tensor {name}: cannot dequantise {:?}: {e}",
+                    q.dtype()
+                ))
+            })?;
         if hf.ends_with("q_proj.weight") {
-            t = unpermute_qk(&t, config.num_attention_heads).map_err(|e| err(format!("tensor {name}: {e}")))?;
+            t = unpermute_qk(&t, config.num_attention_heads)
+                .map_err(|e| err(format!("tensor {name}: {e}")))?;
         } else if hf.ends_with("k_proj.weight") {
-            t = unpermute_qk(&t, config.kv_heads()).map_err(|e| err(format!("tensor {name}: {e}")))?;
+            t = unpermute_qk(&t, config.kv_heads())
+                .map_err(|e| err(format!("tensor {name}: {e}")))?;
         }
         weights.insert(hf, t);
     }
@@ -216,9 +242,18 @@ mod tests {
 
     #[test]
     fn names_map_to_hf() {
-        assert_eq!(hf_name("blk.12.attn_q.weight").unwrap(), "model.layers.12.self_attn.q_proj.weight");
-        assert_eq!(hf_name("blk.0.ffn_norm.weight").unwrap(), "model.layers.0.post_attention_layernorm.weight");
-        assert_eq!(hf_name("token_embd.weight").unwrap(), "model.embed_tokens.weight");
+        assert_eq!(
+            hf_name("blk.12.attn_q.weight").unwrap(),
+            "model.layers.12.self_attn.q_proj.weight"
+        );
+        assert_eq!(
+            hf_name("blk.0.ffn_norm.weight").unwrap(),
+            "model.layers.0.post_attention_layernorm.weight"
+        );
+        assert_eq!(
+            hf_name("token_embd.weight").unwrap(),
+            "model.embed_tokens.weight"
+        );
         assert!(hf_name("rope_freqs.weight").is_none());
         assert!(hf_name("blk.x.attn_q.weight").is_none());
     }
@@ -227,12 +262,19 @@ mod tests {
     fn permutation_round_trips_and_matches_llama_cpp() {
         // 2 heads of dim 4, 1 input column: HF rows per head are [a0 a1 | b0 b1] (halves);
         // llama.cpp wants interleaved pairs [a0 b0 a1 b1].
-        let w = Tensor::new(&[[0f32], [1.], [2.], [3.], [4.], [5.], [6.], [7.]], &Device::Cpu).unwrap();
+        let w = Tensor::new(
+            &[[0f32], [1.], [2.], [3.], [4.], [5.], [6.], [7.]],
+            &Device::Cpu,
+        )
+        .unwrap();
         let p = permute_qk(&w, 2).unwrap();
         let got: Vec<f32> = p.flatten_all().unwrap().to_vec1().unwrap();
         assert_eq!(got, vec![0., 2., 1., 3., 4., 6., 5., 7.]);
         let back = unpermute_qk(&p, 2).unwrap();
-        assert_eq!(back.flatten_all().unwrap().to_vec1::<f32>().unwrap(), (0..8).map(|x| x as f32).collect::<Vec<_>>());
+        assert_eq!(
+            back.flatten_all().unwrap().to_vec1::<f32>().unwrap(),
+            (0..8).map(|x| x as f32).collect::<Vec<_>>()
+        );
         assert!(unpermute_qk(&w, 3).is_err());
     }
 }

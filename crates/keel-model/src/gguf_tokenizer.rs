@@ -24,11 +24,14 @@ pub struct GgufSpecialTokens {
 }
 
 fn get<'a>(md: &'a HashMap<String, Value>, key: &str) -> Result<&'a Value, String> {
-    md.get(key).ok_or_else(|| format!("metadata key {key} is missing"))
+    md.get(key)
+        .ok_or_else(|| format!("metadata key {key} is missing"))
 }
 
 fn string_array(md: &HashMap<String, Value>, key: &str) -> Result<Vec<String>, String> {
-    let arr = get(md, key)?.to_vec().map_err(|_| format!("metadata {key} is not an array"))?;
+    let arr = get(md, key)?
+        .to_vec()
+        .map_err(|_| format!("metadata {key} is not an array"))?;
     arr.iter()
         .enumerate()
         .map(|(i, v)| {
@@ -59,7 +62,9 @@ fn opt_id(md: &HashMap<String, Value>, key: &str, vocab: usize) -> Result<Option
         Some(v) => {
             let id = int_of(v).ok_or_else(|| format!("metadata {key} is not an integer"))?;
             if id < 0 || id as usize >= vocab {
-                return Err(format!("metadata {key} = {id} is outside the vocabulary (size {vocab})"));
+                return Err(format!(
+                    "metadata {key} = {id} is outside the vocabulary (size {vocab})"
+                ));
             }
             Ok(Some(id as u32))
         }
@@ -70,9 +75,7 @@ fn opt_id(md: &HashMap<String, Value>, key: &str, vocab: usize) -> Result<Option
 /// Regexes mirror llama.cpp's `llm_tokenizer_bpe` table; GPT-2's split is what HF's
 /// `ByteLevel(use_regex=true)` does itself.
 fn pre_tokenizer_for(pre: &str) -> Result<Json, String> {
-    let byte_level = |use_regex: bool| {
-        json!({"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": true, "use_regex": use_regex})
-    };
+    let byte_level = |use_regex: bool| json!({"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": true, "use_regex": use_regex});
     match pre {
         // Plain GPT-2 split.
         "default" | "gpt-2" | "gpt2" | "mpt" | "olmo" | "jais" => Ok(byte_level(true)),
@@ -114,7 +117,9 @@ pub fn tokenizer_from_metadata(
     let n = tokens.len();
     let types: Vec<i64> = match md.get("tokenizer.ggml.token_type") {
         Some(v) => {
-            let arr = v.to_vec().map_err(|_| "metadata tokenizer.ggml.token_type is not an array")?;
+            let arr = v
+                .to_vec()
+                .map_err(|_| "metadata tokenizer.ggml.token_type is not an array")?;
             if arr.len() != n {
                 return Err(format!(
                     "tokenizer.ggml.token_type has {} entries but tokenizer.ggml.tokens has {n}",
@@ -126,7 +131,10 @@ pub fn tokenizer_from_metadata(
         None => vec![1; n],
     };
     let pre = match md.get("tokenizer.ggml.pre") {
-        Some(v) => v.to_string().map_err(|_| "tokenizer.ggml.pre is not a string")?.clone(),
+        Some(v) => v
+            .to_string()
+            .map_err(|_| "tokenizer.ggml.pre is not a string")?
+            .clone(),
         None => "default".to_string(),
     };
 
@@ -158,7 +166,10 @@ pub fn tokenizer_from_metadata(
     let special = GgufSpecialTokens {
         bos: opt_id(md, "tokenizer.ggml.bos_token_id", n)?,
         eos: opt_id(md, "tokenizer.ggml.eos_token_id", n)?,
-        add_bos: matches!(md.get("tokenizer.ggml.add_bos_token"), Some(Value::Bool(true))),
+        add_bos: matches!(
+            md.get("tokenizer.ggml.add_bos_token"),
+            Some(Value::Bool(true))
+        ),
     };
     let post_processor = match (special.add_bos, special.bos) {
         (true, Some(bos)) => {
@@ -169,7 +180,9 @@ pub fn tokenizer_from_metadata(
                          {"Sequence": {"id": "B", "type_id": 1}}],
                 "special_tokens": {b: {"id": b, "ids": [bos], "tokens": [b]}}})
         }
-        _ => json!({"type": "ByteLevel", "add_prefix_space": true, "trim_offsets": false, "use_regex": true}),
+        _ => {
+            json!({"type": "ByteLevel", "add_prefix_space": true, "trim_offsets": false, "use_regex": true})
+        }
     };
     let spec = json!({
         "version": "1.0",
@@ -203,13 +216,27 @@ mod tests {
         let mut md = HashMap::new();
         md.insert("tokenizer.ggml.model".into(), s("gpt2"));
         md.insert("tokenizer.ggml.pre".into(), s(pre));
-        md.insert("tokenizer.ggml.tokens".into(), Value::Array(tokens.iter().map(|t| s(t)).collect()));
+        md.insert(
+            "tokenizer.ggml.tokens".into(),
+            Value::Array(tokens.iter().map(|t| s(t)).collect()),
+        );
         md.insert(
             "tokenizer.ggml.token_type".into(),
-            Value::Array(vec![Value::I32(3), Value::I32(1), Value::I32(1), Value::I32(1),
-                Value::I32(1), Value::I32(1), Value::I32(1), Value::I32(1)]),
+            Value::Array(vec![
+                Value::I32(3),
+                Value::I32(1),
+                Value::I32(1),
+                Value::I32(1),
+                Value::I32(1),
+                Value::I32(1),
+                Value::I32(1),
+                Value::I32(1),
+            ]),
         );
-        md.insert("tokenizer.ggml.merges".into(), Value::Array(vec![s("h i"), s("Ġ hi")]));
+        md.insert(
+            "tokenizer.ggml.merges".into(),
+            Value::Array(vec![s("h i"), s("Ġ hi")]),
+        );
         md.insert("tokenizer.ggml.eos_token_id".into(), Value::U32(0));
         md
     }

@@ -27,15 +27,24 @@ pub struct HfCheckpoint {
 }
 
 fn read_json_file(path: &Path) -> Result<Json> {
-    let bytes = std::fs::read(path).map_err(|e| ModelError::file(path, format!("cannot read: {e}")))?;
+    let bytes =
+        std::fs::read(path).map_err(|e| ModelError::file(path, format!("cannot read: {e}")))?;
     serde_json::from_slice(&bytes).map_err(|e| ModelError::file(path, format!("invalid JSON: {e}")))
 }
 
 /// Ids from a JSON number or list of numbers (HF allows both for `eos_token_id`).
 fn ids_of(v: Option<&Json>) -> Vec<u32> {
     match v {
-        Some(Json::Number(n)) => n.as_u64().and_then(|x| u32::try_from(x).ok()).into_iter().collect(),
-        Some(Json::Array(a)) => a.iter().filter_map(|x| x.as_u64()).filter_map(|x| u32::try_from(x).ok()).collect(),
+        Some(Json::Number(n)) => n
+            .as_u64()
+            .and_then(|x| u32::try_from(x).ok())
+            .into_iter()
+            .collect(),
+        Some(Json::Array(a)) => a
+            .iter()
+            .filter_map(|x| x.as_u64())
+            .filter_map(|x| u32::try_from(x).ok())
+            .collect(),
         _ => vec![],
     }
 }
@@ -50,22 +59,32 @@ pub fn read_config(path: &Path) -> Result<(LlamaConfig, Vec<u32>)> {
     };
     // `eos_token_id` may be a list in HF configs; LlamaConfig keeps one id.
     let eos = ids_of(obj.get("eos_token_id"));
-    obj.insert("eos_token_id".into(), eos.first().map(|&x| json!(x)).unwrap_or(Json::Null));
+    obj.insert(
+        "eos_token_id".into(),
+        eos.first().map(|&x| json!(x)).unwrap_or(Json::Null),
+    );
     if let Some(s) = obj.get("rope_scaling").filter(|v| !v.is_null()) {
         return bad(format!("rope_scaling {s} is not supported"));
     }
     for flag in ["attention_bias", "mlp_bias"] {
         if obj.get(flag).and_then(|v| v.as_bool()) == Some(true) {
-            return bad(format!("{flag} = true is not supported (Keel's Llama has no biases)"));
+            return bad(format!(
+                "{flag} = true is not supported (Keel's Llama has no biases)"
+            ));
         }
     }
     let head_dim = obj.get("head_dim").and_then(|v| v.as_u64());
     let config: LlamaConfig = serde_json::from_value(js.clone())
         .map_err(|e| ModelError::file(path, format!("not a Llama config: {e}")))?;
-    config.validate().map_err(|e| ModelError::file(path, e.to_string()))?;
+    config
+        .validate()
+        .map_err(|e| ModelError::file(path, e.to_string()))?;
     if let Some(hd) = head_dim {
         if hd as usize != config.head_dim() {
-            return bad(format!("head_dim {hd} differs from hidden_size / num_attention_heads = {}", config.head_dim()));
+            return bad(format!(
+                "head_dim {hd} differs from hidden_size / num_attention_heads = {}",
+                config.head_dim()
+            ));
         }
     }
     Ok((config, eos))
@@ -86,13 +105,21 @@ pub fn read_safetensors(path: &Path) -> Result<HashMap<String, Tensor>> {
     let err = |m: String| ModelError::file(path, m);
     let bytes = std::fs::read(path).map_err(|e| err(format!("cannot read: {e}")))?;
     if bytes.len() < 8 {
-        return Err(err(format!("truncated: {} bytes, a safetensors file has an 8-byte header length", bytes.len())));
+        return Err(err(format!(
+            "truncated: {} bytes, a safetensors file has an 8-byte header length",
+            bytes.len()
+        )));
     }
-    let st = SafeTensors::deserialize(&bytes).map_err(|e| err(format!("corrupt or truncated safetensors: {e}")))?;
+    let st = SafeTensors::deserialize(&bytes)
+        .map_err(|e| err(format!("corrupt or truncated safetensors: {e}")))?;
     let mut out = HashMap::new();
     for (name, view) in st.tensors() {
-        let dt = dtype_of(view.dtype())
-            .ok_or_else(|| err(format!("tensor {name}: dtype {:?} is not a float type Keel can load", view.dtype())))?;
+        let dt = dtype_of(view.dtype()).ok_or_else(|| {
+            err(format!(
+                "tensor {name}: dtype {:?} is not a float type Keel can load",
+                view.dtype()
+            ))
+        })?;
         let t = Tensor::from_raw_buffer(view.data(), dt, view.shape(), &Device::Cpu)
             .and_then(|t| t.to_dtype(DType::F32))
             .map_err(|e| err(format!("tensor {name}: {e}")))?;
@@ -110,7 +137,10 @@ fn read_dir_weights(dir: &Path) -> Result<HashMap<String, Tensor>> {
     }
     let index = dir.join("model.safetensors.index.json");
     if !index.exists() {
-        return Err(ModelError::file(dir, "no model.safetensors or model.safetensors.index.json"));
+        return Err(ModelError::file(
+            dir,
+            "no model.safetensors or model.safetensors.index.json",
+        ));
     }
     let js = read_json_file(&index)?;
     let map = js
@@ -123,13 +153,19 @@ fn read_dir_weights(dir: &Path) -> Result<HashMap<String, Tensor>> {
     let mut out = HashMap::new();
     for shard in shards {
         if shard.contains('/') || shard.contains("..") {
-            return Err(ModelError::file(&index, format!("shard name {shard:?} leaves the directory")));
+            return Err(ModelError::file(
+                &index,
+                format!("shard name {shard:?} leaves the directory"),
+            ));
         }
         out.extend(read_safetensors(&dir.join(shard))?);
     }
     for name in map.keys() {
         if !out.contains_key(name) {
-            return Err(ModelError::file(&index, format!("tensor {name} is listed but not in its shard")));
+            return Err(ModelError::file(
+                &index,
+                format!("tensor {name} is listed but not in its shard"),
+            ));
         }
     }
     Ok(out)
@@ -155,7 +191,11 @@ fn chat_template_of(v: Option<&Json>) -> Option<String> {
                     .and_then(|e| e.get("template").and_then(|t| t.as_str()))
             };
             pick("default")
-                .or_else(|| list.first().and_then(|e| e.get("template")).and_then(|t| t.as_str()))
+                .or_else(|| {
+                    list.first()
+                        .and_then(|e| e.get("template"))
+                        .and_then(|t| t.as_str())
+                })
                 .map(String::from)
         }
         _ => None,
@@ -171,7 +211,10 @@ pub fn read_hf_dir(dir: &Path) -> Result<HfCheckpoint> {
     let (mut config, mut eos) = read_config(&dir.join("config.json"))?;
     let tok_path = dir.join("tokenizer.json");
     if !tok_path.exists() {
-        return Err(ModelError::file(&tok_path, "missing (the tokenizer is required)"));
+        return Err(ModelError::file(
+            &tok_path,
+            "missing (the tokenizer is required)",
+        ));
     }
     let tokenizer = Tokenizer::from_file(&tok_path)
         .map_err(|e| ModelError::file(&tok_path, format!("not a valid tokenizer.json: {e}")))?;
@@ -194,7 +237,8 @@ pub fn read_hf_dir(dir: &Path) -> Result<HfCheckpoint> {
     let jinja = dir.join("chat_template.jinja");
     if chat_template.is_none() && jinja.exists() {
         chat_template = Some(
-            std::fs::read_to_string(&jinja).map_err(|e| ModelError::file(&jinja, format!("cannot read: {e}")))?,
+            std::fs::read_to_string(&jinja)
+                .map_err(|e| ModelError::file(&jinja, format!("cannot read: {e}")))?,
         );
     }
     let gen_path = dir.join("generation_config.json");
@@ -232,7 +276,11 @@ pub struct ExportMeta<'a> {
 /// `model.safetensors` (f32, HF names), `tokenizer.json`, `tokenizer_config.json` (with the
 /// chat template), `generation_config.json` and, last, `config.json` — so an interrupted
 /// export is never mistaken for a complete one. Each file is written atomically.
-pub fn export_hf(out_dir: &Path, weights: &HashMap<String, Tensor>, meta: &ExportMeta) -> Result<Vec<PathBuf>> {
+pub fn export_hf(
+    out_dir: &Path,
+    weights: &HashMap<String, Tensor>,
+    meta: &ExportMeta,
+) -> Result<Vec<PathBuf>> {
     let c = meta.config;
     crate::load::check_weights(out_dir, c, weights)?;
     let mut names: Vec<&String> = weights.keys().collect();
@@ -289,8 +337,14 @@ pub fn export_hf(out_dir: &Path, weights: &HashMap<String, Tensor>, meta: &Expor
     cfg.eos_token_id = meta.eos_token_ids.first().copied();
     cfg.torch_dtype = Some("float32".into());
     write_json_atomic(&out_dir.join("config.json"), &cfg)?;
-    Ok(["model.safetensors", "tokenizer.json", "tokenizer_config.json", "generation_config.json", "config.json"]
-        .iter()
-        .map(|f| out_dir.join(f))
-        .collect())
+    Ok([
+        "model.safetensors",
+        "tokenizer.json",
+        "tokenizer_config.json",
+        "generation_config.json",
+        "config.json",
+    ]
+    .iter()
+    .map(|f| out_dir.join(f))
+    .collect())
 }

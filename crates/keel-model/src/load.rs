@@ -39,15 +39,23 @@ impl LoadedModel {
         };
         let name = |id: Option<u32>| id.and_then(|i| self.tokenizer.id_to_token(i));
         let origin = format!("{} (chat template)", self.source.display());
-        ChatTemplate::new(src.clone(), origin, name(self.bos_token_id), name(self.eos_token_ids.first().copied()))
-            .map(Some)
+        ChatTemplate::new(
+            src.clone(),
+            origin,
+            name(self.bos_token_id),
+            name(self.eos_token_ids.first().copied()),
+        )
+        .map(Some)
     }
 
     /// Render `messages` with the model's chat template (generation prompt appended) and
     /// tokenise the result. Errors when the model has no template.
     pub fn encode_chat(&self, messages: &[ChatMessage]) -> Result<Vec<u32>> {
         let tmpl = self.chat_template()?.ok_or_else(|| {
-            ModelError::file(&self.source, "the model has no chat template; use a plain prompt instead")
+            ModelError::file(
+                &self.source,
+                "the model has no chat template; use a plain prompt instead",
+            )
         })?;
         let text = tmpl.render(messages, true)?;
         self.encode(&text)
@@ -78,18 +86,20 @@ impl LoadedModel {
 /// Check that `weights` hold exactly the tensors `config` needs, with the right shapes.
 /// `file` names the checkpoint in the error. Harmless extras (an `lm_head` copy in a tied
 /// model, RoPE buffers) are tolerated; anything else is a mismatch with the config.
-pub fn check_weights(file: &Path, config: &LlamaConfig, weights: &HashMap<String, Tensor>) -> Result<()> {
+pub fn check_weights(
+    file: &Path,
+    config: &LlamaConfig,
+    weights: &HashMap<String, Tensor>,
+) -> Result<()> {
     let err = |m: String| Err(ModelError::file(file, m));
     let expected = parameter_shapes(config);
     let known: HashSet<&str> = expected.iter().map(|(n, _)| n.as_str()).collect();
     for (name, shape) in &expected {
         match weights.get(name) {
-            None => {
-                return err(format!(
-                    "missing tensor {name} (config expects shape {shape:?}; {} layers, hidden_size {})",
-                    config.num_hidden_layers, config.hidden_size
-                ))
-            }
+            None => return err(format!(
+                "missing tensor {name} (config expects shape {shape:?}; {} layers, hidden_size {})",
+                config.num_hidden_layers, config.hidden_size
+            )),
             Some(t) if t.dims() != shape.as_slice() => {
                 return err(format!(
                     "tensor {name}: expected shape {shape:?} from the config, found {:?}",
@@ -160,7 +170,10 @@ fn read_parts(path: &Path) -> Result<Parts> {
     if vocab > parts.config.vocab_size {
         return Err(ModelError::file(
             path,
-            format!("tokenizer has {vocab} tokens but the model's vocab_size is {}", parts.config.vocab_size),
+            format!(
+                "tokenizer has {vocab} tokens but the model's vocab_size is {}",
+                parts.config.vocab_size
+            ),
         ));
     }
     Ok(parts)

@@ -21,12 +21,16 @@ use std::sync::OnceLock;
 fn gguf_path() -> Option<PathBuf> {
     let p = match std::env::var_os("KEEL_SMOLLM2_GGUF") {
         Some(p) => PathBuf::from(p),
-        None => PathBuf::from(std::env::var_os("HOME")?).join(".cache/keel/models/SmolLM2-135M-Instruct.Q4_1.gguf"),
+        None => PathBuf::from(std::env::var_os("HOME")?)
+            .join(".cache/keel/models/SmolLM2-135M-Instruct.Q4_1.gguf"),
     };
     if p.exists() {
         Some(p)
     } else {
-        eprintln!("SKIPPED: {} not found (run scripts/fetch_smollm2.sh)", p.display());
+        eprintln!(
+            "SKIPPED: {} not found (run scripts/fetch_smollm2.sh)",
+            p.display()
+        );
         None
     }
 }
@@ -54,8 +58,16 @@ fn reference_logits(ids: Vec<u32>, dequantize_all: bool) -> Vec<Vec<f32>> {
         ids.iter()
             .enumerate()
             .map(|(pos, &id)| {
-                let x = Tensor::new(&[id], &Device::Cpu).unwrap().unsqueeze(0).unwrap();
-                m.forward(&x, pos).unwrap().squeeze(0).unwrap().to_vec1::<f32>().unwrap()
+                let x = Tensor::new(&[id], &Device::Cpu)
+                    .unwrap()
+                    .unsqueeze(0)
+                    .unwrap();
+                m.forward(&x, pos)
+                    .unwrap()
+                    .squeeze(0)
+                    .unwrap()
+                    .to_vec1::<f32>()
+                    .unwrap()
             })
             .collect()
     })
@@ -64,7 +76,9 @@ fn reference_logits(ids: Vec<u32>, dequantize_all: bool) -> Vec<Vec<f32>> {
 }
 
 fn argmax(v: &[f32]) -> usize {
-    v.iter().enumerate().fold(0, |b, (i, &x)| if x > v[b] { i } else { b })
+    v.iter()
+        .enumerate()
+        .fold(0, |b, (i, &x)| if x > v[b] { i } else { b })
 }
 
 /// How far Keel's logits are from a reference's, over every position and vocabulary entry.
@@ -88,14 +102,23 @@ fn compare(keel: &[Vec<f32>], reference: &[Vec<f32>]) -> Diff {
         }
         agree += usize::from(argmax(a) == argmax(b));
     }
-    Diff { max_abs, rel_rms: (sq_diff / sq_ref).sqrt(), argmax_agree: agree as f64 / keel.len() as f64 }
+    Diff {
+        max_abs,
+        rel_rms: (sq_diff / sq_ref).sqrt(),
+        argmax_agree: agree as f64 / keel.len() as f64,
+    }
 }
 
 #[test]
 fn logits_match_candle_transformers_quantized_llama() {
     let Some(m) = model() else { return };
-    let ids = m.encode_chat(&[ChatMessage::user("What is the capital of France?")]).unwrap();
-    let x = Tensor::new(ids.as_slice(), &Device::Cpu).unwrap().unsqueeze(0).unwrap();
+    let ids = m
+        .encode_chat(&[ChatMessage::user("What is the capital of France?")])
+        .unwrap();
+    let x = Tensor::new(ids.as_slice(), &Device::Cpu)
+        .unwrap()
+        .unsqueeze(0)
+        .unwrap();
     let logits = m.model.forward(&x, None).unwrap().squeeze(0).unwrap();
     let keel: Vec<Vec<f32>> = logits.to_vec2().unwrap();
 
@@ -116,10 +139,18 @@ fn logits_match_candle_transformers_quantized_llama() {
         q.argmax_agree * 100.0
     );
     // Tolerances: identical weights → float reordering only (measured 8.5e-5).
-    assert!(deq.max_abs < 1e-3, "dequantised reference differs by {}", deq.max_abs);
+    assert!(
+        deq.max_abs < 1e-3,
+        "dequantised reference differs by {}",
+        deq.max_abs
+    );
     assert_eq!(deq.argmax_agree, 1.0);
     assert!(q.rel_rms < 0.1, "quantised reference rel RMS {}", q.rel_rms);
-    assert!(q.argmax_agree >= 0.85, "argmax agreement with quantised reference only {}", q.argmax_agree);
+    assert!(
+        q.argmax_agree >= 0.85,
+        "argmax agreement with quantised reference only {}",
+        q.argmax_agree
+    );
 }
 
 #[test]
@@ -131,19 +162,32 @@ fn tokenizer_matches_reference_ids_and_round_trips() {
     let cases: [(&str, &[u32]); 4] = [
         (
             "Hello, world! The year 2024 costs $3.50 — naïve café 🙂.",
-            &[19556, 28, 905, 17, 378, 713, 216, 34, 32, 34, 36, 3499, 1885, 35, 30, 37, 32, 1841, 15486, 46494, 37366, 47526, 30],
+            &[
+                19556, 28, 905, 17, 378, 713, 216, 34, 32, 34, 36, 3499, 1885, 35, 30, 37, 32,
+                1841, 15486, 46494, 37366, 47526, 30,
+            ],
         ),
         (
             "<|im_start|>user\nWhat is the capital of France?<|im_end|>\n",
             &[1, 4093, 198, 1780, 314, 260, 3575, 282, 4649, 47, 2, 198],
         ),
-        ("  leading spaces\tand\n\nnewlines  ", &[216, 2899, 5600, 197, 397, 198, 198, 2241, 5110, 256]),
-        ("def f(x):\n    return x**2", &[1604, 275, 24, 104, 727, 472, 1003, 1792, 828, 34]),
+        (
+            "  leading spaces\tand\n\nnewlines  ",
+            &[216, 2899, 5600, 197, 397, 198, 198, 2241, 5110, 256],
+        ),
+        (
+            "def f(x):\n    return x**2",
+            &[1604, 275, 24, 104, 727, 472, 1003, 1792, 828, 34],
+        ),
     ];
     for (text, want) in cases {
         let got = m.encode(text).unwrap();
         assert_eq!(got, want, "ids for {text:?}");
-        assert_eq!(m.tokenizer.decode(&got, false).unwrap(), text, "round trip of {text:?}");
+        assert_eq!(
+            m.tokenizer.decode(&got, false).unwrap(),
+            text,
+            "round trip of {text:?}"
+        );
     }
     assert_eq!(m.bos_token_id, Some(1));
     assert_eq!(m.eos_token_ids, vec![2]);
@@ -154,8 +198,13 @@ fn tokenizer_matches_reference_ids_and_round_trips() {
 #[test]
 fn chat_template_renders_and_model_answers() {
     let Some(m) = model() else { return };
-    let tmpl = m.chat_template().unwrap().expect("SmolLM2 GGUF carries a chat template");
-    let text = tmpl.render(&[ChatMessage::user("What is the capital of France?")], true).unwrap();
+    let tmpl = m
+        .chat_template()
+        .unwrap()
+        .expect("SmolLM2 GGUF carries a chat template");
+    let text = tmpl
+        .render(&[ChatMessage::user("What is the capital of France?")], true)
+        .unwrap();
     assert_eq!(
         text,
         "<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by Hugging Face<|im_end|>\n\
@@ -163,8 +212,17 @@ fn chat_template_renders_and_model_answers() {
     );
     let ids = m.encode(&text).unwrap();
     let mut streamed = String::new();
-    let g = m.generate(&ids, &SamplingParams::greedy(24), &mut |s| streamed.push_str(s)).unwrap();
-    eprintln!("SmolLM2 greedy answer ({} tokens, {:?}): {:?}", g.num_tokens(), g.finish_reason, g.text);
+    let g = m
+        .generate(&ids, &SamplingParams::greedy(24), &mut |s| {
+            streamed.push_str(s)
+        })
+        .unwrap();
+    eprintln!(
+        "SmolLM2 greedy answer ({} tokens, {:?}): {:?}",
+        g.num_tokens(),
+        g.finish_reason,
+        g.text
+    );
     assert_eq!(streamed, g.text);
     assert!(g.text.contains("Paris"), "answer: {:?}", g.text);
     assert!(g.finish_reason == FinishReason::Stop || g.num_tokens() == 24);
