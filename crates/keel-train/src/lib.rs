@@ -14,5 +14,8 @@ pub mod optim;
 pub mod pretrain;
 pub mod progress;
 pub mod schedule;
+pub mod sft;
+pub mod sft_batch;
+pub mod step;
 
 pub use error::{Result, TrainError};

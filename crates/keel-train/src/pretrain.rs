@@ -12,7 +12,8 @@ use crate::error::{Result, TrainError};
 use crate::metrics::MetricsLog;
 use crate::optim::{AdamW, AdamWConfig};
 use crate::schedule::Schedule;
-use candle_core::{backprop::GradStore, Device, Tensor};
+use crate::step::{accumulate, begin_run, clipped_update, ensure_finite};
+use candle_core::{Device, Tensor};
 use keel_core::rng::{restore_state, rng_for, save_state};
 use keel_model::{Llama, LlamaConfig};
 use serde::{Deserialize, Serialize};
@@ -161,25 +162,6 @@ pub fn evaluate(model: &Llama, stream: &TokenStream, seq_len: usize, max_windows
     })
 }
 
-/// Add `g` into the accumulator store.
-fn accumulate(acc: &mut Option<GradStore>, g: GradStore, params: &[(String, candle_core::Var)]) -> Result<()> {
-    match acc {
-        None => *acc = Some(g),
-        Some(a) => {
-            for (_, v) in params {
-                if let Some(new) = g.get(v.as_tensor()) {
-                    let sum = match a.get(v.as_tensor()) {
-                        Some(old) => (old + new)?,
-                        None => new.clone(),
-                    };
-                    a.insert(v.as_tensor(), sum);
-                }
-            }
-        }
-    }
-    Ok(())
-}
-
 /// Pretrain a fresh model of `model_cfg` on `train`, evaluating on `val`, in `run_dir`.
 pub fn pretrain(
     model_cfg: &LlamaConfig,
@@ -210,27 +192,13 @@ pub fn pretrain(
     let metrics = MetricsLog::new(&run_dir.join("metrics.jsonl"));
     let cfg_json = serde_json::to_value(cfg).expect("config serialises");
 
-    let mut last_checkpoint = checkpoint::latest(run_dir)?;
-    if opts.resume {
-        if let Some(dir) = &last_checkpoint {
-            let state = checkpoint::restore(dir, model_cfg, &varmap, &mut opt)?;
-            if state.trainer_config != cfg_json {
-                return Err(TrainError::Checkpoint {
-                    path: dir.join("trainer_state.json"),
-                    message: "training config differs from the run being resumed".into(),
-                });
-            }
-            step = state.step;
-            tokens_seen = state.tokens_seen;
-            data_rng = restore_state(&state.data_rng);
-            resumed_from = Some(step);
-            metrics.truncate_after(step)?;
-            tracing::info!("resumed from {} at step {step}", dir.display());
-        }
-    } else {
-        last_checkpoint = None;
-        // A fresh run starts a fresh log.
-        let _ = std::fs::remove_file(metrics.path());
+    let start = begin_run(run_dir, opts.resume, model_cfg, &varmap, &mut opt, &cfg_json, &metrics)?;
+    let mut last_checkpoint = start.last_checkpoint;
+    if let Some(state) = start.resumed {
+        step = state.step;
+        tokens_seen = state.tokens_seen;
+        data_rng = restore_state(&state.data_rng);
+        resumed_from = Some(step);
     }
 
     let schedule = cfg.schedule();
@@ -269,35 +237,14 @@ pub fn pretrain(
             let (x, y) = train.sample_batch(&mut data_rng, cfg.batch_size, cfg.seq_len)?;
             let loss = model.loss(&x, &y, None)?;
             let l = loss.to_scalar::<f32>()? as f64;
-            if !l.is_finite() {
-                return Err(TrainError::NonFinite {
-                    what: "loss",
-                    value: l,
-                    step: step + 1,
-                    last_checkpoint,
-                });
-            }
+            ensure_finite("loss", l, step + 1, &last_checkpoint)?;
             loss_sum += l;
             accumulate(&mut acc, loss.backward()?, &params)?;
         }
         let grads = acc.expect("grad_accum >= 1");
-        let accum = cfg.grad_accum as f64;
-        let norm = opt.grad_norm(&grads)? / accum;
-        if !norm.is_finite() {
-            return Err(TrainError::NonFinite {
-                what: "gradient norm",
-                value: norm,
-                step: step + 1,
-                last_checkpoint,
-            });
-        }
-        let clip = if cfg.grad_clip > 0.0 && norm > cfg.grad_clip {
-            cfg.grad_clip / norm
-        } else {
-            1.0
-        };
         let lr = schedule.lr_at(step);
-        opt.step(&grads, lr, clip / accum)?;
+        let norm = clipped_update(&mut opt, &grads, cfg.grad_accum, cfg.grad_clip, lr, step + 1, &last_checkpoint)?;
+        let accum = cfg.grad_accum as f64;
         step += 1;
         tokens_seen += tokens_per_step;
         last_loss = loss_sum / accum;
