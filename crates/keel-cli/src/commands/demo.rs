@@ -45,10 +45,10 @@ fn plan(args: &DemoArgs) -> Plan {
     let mut pretrain = PretrainConfig {
         seq_len: if tiny { 64 } else { 128 },
         batch_size: if tiny { 8 } else { 16 },
-        max_steps: if tiny { 30 } else { 800 },
+        max_steps: if tiny { 30 } else { 400 },
         lr: 3e-3,
         warmup_steps: if tiny { 5 } else { 40 },
-        eval_every: if tiny { 15 } else { 200 },
+        eval_every: if tiny { 15 } else { 100 },
         eval_windows: if tiny { 8 } else { 48 },
         checkpoint_every: if tiny { 15 } else { 200 },
         seed: args.seed,
@@ -60,7 +60,7 @@ fn plan(args: &DemoArgs) -> Plan {
     Plan {
         world: if tiny { WorldConfig::tiny() } else { WorldConfig::default() },
         vocab: if tiny { 512 } else { 2048 },
-        d_model: if tiny { 64 } else { 192 },
+        d_model: if tiny { 64 } else { 128 },
         layers: if tiny { 2 } else { 4 },
         heads: 4,
         pretrain,
