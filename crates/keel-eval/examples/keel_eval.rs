@@ -1,0 +1,31 @@
+//! `keel eval` / `keel redteam` runnable before they are wired into the `keel` binary:
+//! `cargo run -p keel-eval --example keel_eval -- eval --suite ... --out ...`.
+//! It compiles the command modules of keel-cli as they are, so behaviour is identical.
+
+#[allow(dead_code)]
+#[path = "../../keel-cli/src/commands/eval.rs"]
+mod eval;
+#[allow(dead_code)]
+#[path = "../../keel-cli/src/commands/redteam.rs"]
+mod redteam;
+
+use clap::Parser;
+
+#[derive(Parser)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(clap::Subcommand)]
+enum Cmd {
+    Eval(eval::EvalArgs),
+    Redteam(redteam::RedteamArgs),
+}
+
+fn main() -> anyhow::Result<()> {
+    match Cli::parse().cmd {
+        Cmd::Eval(a) => eval::run(a),
+        Cmd::Redteam(a) => redteam::run(a),
+    }
+}
