@@ -75,13 +75,23 @@ impl ChatExample {
 pub enum TurnError {
     NoMessages,
     /// A system message anywhere but first.
-    MisplacedSystem { index: usize },
+    MisplacedSystem {
+        index: usize,
+    },
     /// Turns must alternate user, assistant, user, … after the optional system message.
-    RoleOrder { index: usize, expected: Role, found: Role },
+    RoleOrder {
+        index: usize,
+        expected: Role,
+        found: Role,
+    },
     /// The conversation does not end with an assistant turn (nothing to train on).
     NoFinalAssistant,
-    EmptyAssistant { index: usize },
-    EmptyUser { index: usize },
+    EmptyAssistant {
+        index: usize,
+    },
+    EmptyUser {
+        index: usize,
+    },
 }
 
 impl std::fmt::Display for TurnError {
@@ -91,7 +101,11 @@ impl std::fmt::Display for TurnError {
             TurnError::MisplacedSystem { index } => {
                 write!(f, "message {index}: a system message may only come first")
             }
-            TurnError::RoleOrder { index, expected, found } => write!(
+            TurnError::RoleOrder {
+                index,
+                expected,
+                found,
+            } => write!(
                 f,
                 "message {index}: wrong role order: expected {}, found {}",
                 expected.as_str(),
@@ -100,7 +114,9 @@ impl std::fmt::Display for TurnError {
             TurnError::NoFinalAssistant => {
                 write!(f, "the conversation must end with an assistant turn")
             }
-            TurnError::EmptyAssistant { index } => write!(f, "message {index}: empty assistant turn"),
+            TurnError::EmptyAssistant { index } => {
+                write!(f, "message {index}: empty assistant turn")
+            }
             TurnError::EmptyUser { index } => write!(f, "message {index}: empty user turn"),
         }
     }
@@ -131,7 +147,11 @@ pub fn check_turns(messages: &[Message]) -> std::result::Result<(), TurnError> {
                 _ => TurnError::EmptyUser { index: i },
             });
         }
-        expected = if expected == Role::User { Role::Assistant } else { Role::User };
+        expected = if expected == Role::User {
+            Role::Assistant
+        } else {
+            Role::User
+        };
     }
     if messages.last().map(|m| m.role) != Some(Role::Assistant) {
         return Err(TurnError::NoFinalAssistant);
@@ -248,7 +268,11 @@ pub enum Truncation {
 
 /// Apply `policy` so that `ex` has at most `max_len` tokens. `Ok(true)` if it was shortened,
 /// `Err(len)` with the shortest achievable length if it cannot fit.
-pub fn fit_length(ex: &mut TokenizedExample, max_len: usize, policy: Truncation) -> std::result::Result<bool, usize> {
+pub fn fit_length(
+    ex: &mut TokenizedExample,
+    max_len: usize,
+    policy: Truncation,
+) -> std::result::Result<bool, usize> {
     if ex.len() <= max_len {
         return Ok(false);
     }

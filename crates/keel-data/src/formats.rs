@@ -11,7 +11,10 @@
 //! into an error. Parquet is not read: it would need the arrow/parquet crates, too heavy for
 //! this workspace; convert with `datasets`' `to_json(lines=True)`.
 
-use crate::chat::{check_turns, fit_length, ChatExample, KeelChatTemplate, Message, Role, TokenizedExample, Truncation, TurnError};
+use crate::chat::{
+    check_turns, fit_length, ChatExample, KeelChatTemplate, Message, Role, TokenizedExample,
+    Truncation, TurnError,
+};
 use crate::error::{DataError, Result};
 use crate::tokenizer::KeelTokenizer;
 use serde::{Deserialize, Serialize};
@@ -165,12 +168,20 @@ pub fn parse_dataset(path: &Path, bytes: &[u8], opts: &LoadOptions) -> Result<Da
             message,
         };
         let parsed = match std::str::from_utf8(raw) {
-            Err(e) => Err(bad("<row>", BadReason::NotUtf8, format!("not valid UTF-8: {e}"))),
+            Err(e) => Err(bad(
+                "<row>",
+                BadReason::NotUtf8,
+                format!("not valid UTF-8: {e}"),
+            )),
             Ok(text) if text.trim().is_empty() => continue,
             Ok(text) => match serde_json::from_str::<Value>(text.trim_end_matches('\r')) {
                 Err(e) => Err(bad("<row>", BadReason::BadJson, e.to_string())),
                 Ok(Value::Object(obj)) => parse_row(&obj, opts).map_err(|(f, r, m)| bad(&f, r, m)),
-                Ok(_) => Err(bad("<row>", BadReason::NotAnObject, "a row must be a JSON object".into())),
+                Ok(_) => Err(bad(
+                    "<row>",
+                    BadReason::NotAnObject,
+                    "a row must be a JSON object".into(),
+                )),
             },
         };
         match parsed {
@@ -188,11 +199,16 @@ pub fn parse_dataset(path: &Path, bytes: &[u8], opts: &LoadOptions) -> Result<Da
 
 type RowErr = (String, BadReason, String);
 
-fn parse_row(obj: &Map<String, Value>, opts: &LoadOptions) -> std::result::Result<ChatExample, RowErr> {
+fn parse_row(
+    obj: &Map<String, Value>,
+    opts: &LoadOptions,
+) -> std::result::Result<ChatExample, RowErr> {
     let f = &opts.fields;
     let format = match opts.format {
         Format::Auto if obj.contains_key(&f.messages) => Format::Messages,
-        Format::Auto if obj.contains_key(&f.prompt) || obj.contains_key(&f.completion) => Format::PromptCompletion,
+        Format::Auto if obj.contains_key(&f.prompt) || obj.contains_key(&f.completion) => {
+            Format::PromptCompletion
+        }
         Format::Auto if obj.contains_key(&f.text) => Format::Text,
         Format::Auto => {
             return Err((
@@ -213,9 +229,13 @@ fn parse_row(obj: &Map<String, Value>, opts: &LoadOptions) -> std::result::Resul
         Format::PromptCompletion => {
             let mut messages = Vec::new();
             if let Some(s) = obj.get(&f.system) {
-                let s = s
-                    .as_str()
-                    .ok_or_else(|| (f.system.clone(), BadReason::WrongType, "must be a string".into()))?;
+                let s = s.as_str().ok_or_else(|| {
+                    (
+                        f.system.clone(),
+                        BadReason::WrongType,
+                        "must be a string".into(),
+                    )
+                })?;
                 messages.push(Message::new(Role::System, s));
             }
             messages.extend(turns_at(obj, &f.prompt, Role::User)?);
@@ -231,17 +251,25 @@ fn parse_row(obj: &Map<String, Value>, opts: &LoadOptions) -> std::result::Resul
         }
         Format::Auto => unreachable!("resolved above"),
     };
-    let ChatExample::Chat { messages } = &example else { unreachable!() };
+    let ChatExample::Chat { messages } = &example else {
+        unreachable!()
+    };
     check_turns(messages).map_err(|e| turn_error(&format, f, e))?;
     Ok(example)
 }
 
 fn turn_error(format: &Format, f: &FieldMap, e: TurnError) -> RowErr {
     let field = match (format, &e) {
-        (Format::Messages, TurnError::RoleOrder { index, .. } | TurnError::MisplacedSystem { index }) => {
+        (
+            Format::Messages,
+            TurnError::RoleOrder { index, .. } | TurnError::MisplacedSystem { index },
+        ) => {
             format!("{}[{index}].role", f.messages)
         }
-        (Format::Messages, TurnError::EmptyAssistant { index } | TurnError::EmptyUser { index }) => {
+        (
+            Format::Messages,
+            TurnError::EmptyAssistant { index } | TurnError::EmptyUser { index },
+        ) => {
             format!("{}[{index}].content", f.messages)
         }
         (Format::Messages, _) => f.messages.clone(),
@@ -261,12 +289,20 @@ fn string_at(obj: &Map<String, Value>, key: &str) -> std::result::Result<String,
     match obj.get(key) {
         None => Err((key.into(), BadReason::MissingField, "missing".into())),
         Some(Value::String(s)) => Ok(s.clone()),
-        Some(v) => Err((key.into(), BadReason::WrongType, format!("must be a string, found {}", kind(v)))),
+        Some(v) => Err((
+            key.into(),
+            BadReason::WrongType,
+            format!("must be a string, found {}", kind(v)),
+        )),
     }
 }
 
 /// A prompt or completion: a string (one turn of `role`) or a list of messages.
-fn turns_at(obj: &Map<String, Value>, key: &str, role: Role) -> std::result::Result<Vec<Message>, RowErr> {
+fn turns_at(
+    obj: &Map<String, Value>,
+    key: &str,
+    role: Role,
+) -> std::result::Result<Vec<Message>, RowErr> {
     match obj.get(key) {
         Some(Value::Array(_)) => messages_at(obj, key),
         _ => Ok(vec![Message::new(role, string_at(obj, key)?)]),
@@ -288,7 +324,11 @@ fn messages_at(obj: &Map<String, Value>, key: &str) -> std::result::Result<Vec<M
     let mut out = Vec::with_capacity(arr.len());
     for (i, m) in arr.iter().enumerate() {
         let Value::Object(m) = m else {
-            return Err((format!("{key}[{i}]"), BadReason::WrongType, format!("must be an object, found {}", kind(m))));
+            return Err((
+                format!("{key}[{i}]"),
+                BadReason::WrongType,
+                format!("must be an object, found {}", kind(m)),
+            ));
         };
         let role = match string_at(m, "role") {
             Ok(r) => r,

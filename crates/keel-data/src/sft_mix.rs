@@ -25,7 +25,12 @@ pub struct SftMix {
 /// (`0 ≤ safety_ratio < 1`). Helpful rows are all used once; safety rows are drawn from a
 /// seeded shuffle, cycling through the banks again if the ratio needs more than they hold.
 /// The result is shuffled (seeded).
-pub fn world_sft_examples(world: &World, split: Split, safety_ratio: f64, seed: u64) -> Result<SftMix> {
+pub fn world_sft_examples(
+    world: &World,
+    split: Split,
+    safety_ratio: f64,
+    seed: u64,
+) -> Result<SftMix> {
     if !(0.0..1.0).contains(&safety_ratio) {
         return Err(DataError::Config(format!(
             "safety_ratio must be in [0, 1), got {safety_ratio}"

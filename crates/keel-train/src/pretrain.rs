@@ -258,7 +258,7 @@ pub fn pretrain(
         bar.set_message(format!("loss {last_loss:.3} · {tps:.0} tok/s"));
 
         let is_last = step == end;
-        if (cfg.eval_every > 0 && step % cfg.eval_every == 0) || is_last {
+        if (cfg.eval_every > 0 && step.is_multiple_of(cfg.eval_every)) || is_last {
             let ev = evaluate(&model, val, cfg.seq_len, cfg.eval_windows)?;
             let mut rec = serde_json::json!({
                 "step": step, "val_loss": ev.loss, "val_bpb": ev.bits_per_byte,
@@ -269,7 +269,7 @@ pub fn pretrain(
             metrics.append(&rec)?;
             last_eval = Some(ev);
         }
-        if (cfg.checkpoint_every > 0 && step % cfg.checkpoint_every == 0) || is_last {
+        if (cfg.checkpoint_every > 0 && step.is_multiple_of(cfg.checkpoint_every)) || is_last {
             last_checkpoint = Some(save(step, tokens_seen, &opt, &data_rng)?);
         }
     }

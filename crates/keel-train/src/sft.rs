@@ -222,7 +222,15 @@ pub fn sft(
         "base_weights_sha256": keel_core::artifact::sha256_file(&base_dir.join("model.safetensors"))?,
         "train_sha256": fingerprint(train),
     });
-    let start = begin_run(run_dir, opts.resume, mc, &base.varmap, &mut opt, &cfg_json, &metrics)?;
+    let start = begin_run(
+        run_dir,
+        opts.resume,
+        mc,
+        &base.varmap,
+        &mut opt,
+        &cfg_json,
+        &metrics,
+    )?;
     let mut last_checkpoint = start.last_checkpoint;
     let (mut step, mut tokens_seen) = (0u64, 0u64);
     let resumed_from = start.resumed.map(|s| {
@@ -235,7 +243,9 @@ pub fn sft(
     let mut order = EpochOrder::new(train.len(), cfg.seed);
 
     let schedule = cfg.schedule();
-    let end = opts.stop_after.map_or(cfg.max_steps, |s| s.min(cfg.max_steps));
+    let end = opts
+        .stop_after
+        .map_or(cfg.max_steps, |s| s.min(cfg.max_steps));
     let bar = crate::progress::bar(cfg.max_steps, "sft", opts.show_progress);
     bar.set_position(step);
     let per_step = (cfg.batch_size * cfg.grad_accum) as u64;
@@ -250,7 +260,15 @@ pub fn sft(
             optimizer_t: opt.t,
             trainer_config: cfg_json.clone(),
         };
-        checkpoint::save(run_dir, mc, &base.varmap, opt, &state, tokenizer_json.as_deref(), cfg.keep_checkpoints)
+        checkpoint::save(
+            run_dir,
+            mc,
+            &base.varmap,
+            opt,
+            &state,
+            tokenizer_json.as_deref(),
+            cfg.keep_checkpoints,
+        )
     };
 
     while step < end {
@@ -272,7 +290,15 @@ pub fn sft(
         }
         let grads = acc.expect("grad_accum >= 1");
         let lr = schedule.lr_at(step);
-        let norm = clipped_update(&mut opt, &grads, cfg.grad_accum, cfg.grad_clip, lr, step + 1, &last_checkpoint)?;
+        let norm = clipped_update(
+            &mut opt,
+            &grads,
+            cfg.grad_accum,
+            cfg.grad_clip,
+            lr,
+            step + 1,
+            &last_checkpoint,
+        )?;
         step += 1;
         tokens_seen += tokens as u64;
         last_loss = loss_sum / cfg.grad_accum as f64;
@@ -285,7 +311,7 @@ pub fn sft(
         bar.set_message(format!("loss {last_loss:.3} · {tps:.0} tok/s"));
 
         let is_last = step == end;
-        if !val.is_empty() && ((cfg.eval_every > 0 && step % cfg.eval_every == 0) || is_last) {
+        if !val.is_empty() && ((cfg.eval_every > 0 && step.is_multiple_of(cfg.eval_every)) || is_last) {
             let v = evaluate(&base.model, val, pad_id)?;
             let mut rec = serde_json::json!({ "step": step, "val_loss": v });
             if let Some(sampler) = opts.sampler {
@@ -294,7 +320,7 @@ pub fn sft(
             metrics.append(&rec)?;
             val_loss = Some(v);
         }
-        if (cfg.checkpoint_every > 0 && step % cfg.checkpoint_every == 0) || is_last {
+        if (cfg.checkpoint_every > 0 && step.is_multiple_of(cfg.checkpoint_every)) || is_last {
             last_checkpoint = Some(save(step, tokens_seen, &opt)?);
         }
     }
@@ -349,7 +375,10 @@ pub fn sft_chat(
     let train_t = render(train, true);
     let val_t = render(val, false);
     if dropped > 0 {
-        tracing::warn!("{dropped} training examples longer than seq_len {} dropped", cfg.seq_len);
+        tracing::warn!(
+            "{dropped} training examples longer than seq_len {} dropped",
+            cfg.seq_len
+        );
     }
     let mut out = sft(base_dir, cfg, &train_t, &val_t, run_dir, opts)?;
     out.dropped_too_long = dropped;

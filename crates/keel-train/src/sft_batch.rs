@@ -35,7 +35,9 @@ pub fn check_example(i: usize, ex: &TokenizedExample) -> Result<()> {
         )));
     }
     if ex.ids.len() < 2 {
-        return Err(TrainError::Data(format!("example {i}: fewer than two tokens")));
+        return Err(TrainError::Data(format!(
+            "example {i}: fewer than two tokens"
+        )));
     }
     if ex.mask.last() != Some(&1) {
         return Err(TrainError::Data(format!(
@@ -51,7 +53,11 @@ pub fn check_example(i: usize, ex: &TokenizedExample) -> Result<()> {
 /// something (an all-zero mask would make the mean loss 0/0).
 pub fn collate(examples: &[&TokenizedExample], pad_id: u32) -> Result<Batch> {
     let b = examples.len();
-    let t = examples.iter().map(|e| e.len().saturating_sub(1)).max().unwrap_or(0);
+    let t = examples
+        .iter()
+        .map(|e| e.len().saturating_sub(1))
+        .max()
+        .unwrap_or(0);
     if b == 0 || t == 0 {
         return Err(TrainError::Data("empty batch".into()));
     }
@@ -94,11 +100,18 @@ pub struct EpochOrder {
 
 impl EpochOrder {
     pub fn new(n: usize, seed: u64) -> Self {
-        EpochOrder { n, seed, epoch: None }
+        EpochOrder {
+            n,
+            seed,
+            epoch: None,
+        }
     }
 
     pub fn at(&mut self, position: u64) -> usize {
-        let (epoch, i) = ((position / self.n as u64) as usize, (position % self.n as u64) as usize);
+        let (epoch, i) = (
+            (position / self.n as u64) as usize,
+            (position % self.n as u64) as usize,
+        );
         if self.epoch.as_ref().map(|(e, _)| *e) != Some(epoch) {
             let mut perm: Vec<usize> = (0..self.n).collect();
             perm.shuffle(&mut rng_for(self.seed, &format!("sft-epoch-{epoch}")));

@@ -8,7 +8,11 @@ use candle_core::{backprop::GradStore, Var};
 use std::path::PathBuf;
 
 /// Add `g` into the accumulator store.
-pub fn accumulate(acc: &mut Option<GradStore>, g: GradStore, params: &[(String, Var)]) -> Result<()> {
+pub fn accumulate(
+    acc: &mut Option<GradStore>,
+    g: GradStore,
+    params: &[(String, Var)],
+) -> Result<()> {
     match acc {
         None => *acc = Some(g),
         Some(a) => {
@@ -28,7 +32,12 @@ pub fn accumulate(acc: &mut Option<GradStore>, g: GradStore, params: &[(String, 
 
 /// The NaN guard: a non-finite `value` stops training, naming the last good checkpoint.
 /// `step` is the 1-based step being computed.
-pub fn ensure_finite(what: &'static str, value: f64, step: u64, last_checkpoint: &Option<PathBuf>) -> Result<()> {
+pub fn ensure_finite(
+    what: &'static str,
+    value: f64,
+    step: u64,
+    last_checkpoint: &Option<PathBuf>,
+) -> Result<()> {
     if value.is_finite() {
         return Ok(());
     }

@@ -16,7 +16,14 @@ use std::path::{Path, PathBuf};
 
 /// A freshly initialised base checkpoint with the tiny world's tokenizer, plus rendered
 /// world SFT examples (train, validation).
-fn setup(dir: &Path) -> (PathBuf, KeelTokenizer, Vec<TokenizedExample>, Vec<TokenizedExample>) {
+fn setup(
+    dir: &Path,
+) -> (
+    PathBuf,
+    KeelTokenizer,
+    Vec<TokenizedExample>,
+    Vec<TokenizedExample>,
+) {
     let w = generate(&WorldConfig::tiny(), 0).unwrap();
     let tok = train_tokenizer(w.corpus.train.iter().map(|d| d.text.as_str()), 400).unwrap();
     let tok_path = dir.join("tokenizer.json");
@@ -24,7 +31,10 @@ fn setup(dir: &Path) -> (PathBuf, KeelTokenizer, Vec<TokenizedExample>, Vec<Toke
     let tk = KeelTokenizer::from_file(&tok_path).unwrap();
     let cfg = LlamaConfig::tiny(tk.vocab_size(), 32, 2, 4);
     let (vm, _m) = Llama::init(&cfg, 1).unwrap();
-    let opt = AdamW::new(checkpoint::named_vars(&cfg, &vm).unwrap(), Default::default());
+    let opt = AdamW::new(
+        checkpoint::named_vars(&cfg, &vm).unwrap(),
+        Default::default(),
+    );
     let state = TrainerState {
         step: 0,
         tokens_seen: 0,
@@ -33,7 +43,8 @@ fn setup(dir: &Path) -> (PathBuf, KeelTokenizer, Vec<TokenizedExample>, Vec<Toke
         trainer_config: serde_json::json!({}),
     };
     let json = std::fs::read(&tok_path).unwrap();
-    let base = checkpoint::save(&dir.join("base"), &cfg, &vm, &opt, &state, Some(&json), 1).unwrap();
+    let base =
+        checkpoint::save(&dir.join("base"), &cfg, &vm, &opt, &state, Some(&json), 1).unwrap();
     let tpl = KeelChatTemplate::new(&tk).unwrap();
     let render = |split| -> Vec<TokenizedExample> {
         world_sft_examples(&w, split, 0.2, 0)
@@ -75,7 +86,12 @@ fn loss_mask_zeroes_prompt_gradients_and_trains_assistant_and_end() {
     let (bs, t, v) = logits.dims3().unwrap();
     let lv = Var::from_tensor(&logits.reshape((bs * t, v)).unwrap()).unwrap();
     let loss = keel_model::ops::cross_entropy(lv.as_tensor(), &b.y, Some(&b.mask)).unwrap();
-    let g = loss.backward().unwrap().get(lv.as_tensor()).unwrap().clone();
+    let g = loss
+        .backward()
+        .unwrap()
+        .get(lv.as_tensor())
+        .unwrap()
+        .clone();
     let row_norms: Vec<f32> = g.sqr().unwrap().sum(1).unwrap().to_vec1().unwrap();
     let mask: Vec<f32> = b.mask.flatten_all().unwrap().to_vec1().unwrap();
     let y: Vec<u32> = b.y.flatten_all().unwrap().to_vec1().unwrap();
@@ -87,37 +103,79 @@ fn loss_mask_zeroes_prompt_gradients_and_trains_assistant_and_end() {
             let trained = is_target && ex.mask[k + 1] == 1;
             assert_eq!(mask[i] == 1.0, trained, "mask row {r} pos {k}");
             if trained {
-                assert!(row_norms[i] > 0.0, "assistant target at row {r} pos {k} has no gradient");
+                assert!(
+                    row_norms[i] > 0.0,
+                    "assistant target at row {r} pos {k} has no gradient"
+                );
                 live += 1;
                 ends += usize::from(y[i] == end && k + 2 == ex.len());
             } else {
-                assert_eq!(row_norms[i], 0.0, "prompt/pad position row {r} pos {k} has gradient");
+                assert_eq!(
+                    row_norms[i], 0.0,
+                    "prompt/pad position row {r} pos {k} has gradient"
+                );
                 zero += 1;
             }
         }
     }
-    assert_eq!(ends, 3, "each example's closing <|end|> is a trained target");
+    assert_eq!(
+        ends, 3,
+        "each example's closing <|end|> is a trained target"
+    );
     assert!(zero > 0 && live > 0);
     // The trainer's fused loss agrees, and ignores the targets of masked-out positions.
-    let fused = m.model.loss(&b.x, &b.y, Some(&b.mask)).unwrap().to_scalar::<f32>().unwrap();
+    let fused = m
+        .model
+        .loss(&b.x, &b.y, Some(&b.mask))
+        .unwrap()
+        .to_scalar::<f32>()
+        .unwrap();
     assert!((fused - loss.to_scalar::<f32>().unwrap()).abs() < 1e-4);
-    let y2: Vec<u32> = y.iter().zip(&mask).map(|(&id, &mk)| if mk == 0.0 { (id + 5) % v as u32 } else { id }).collect();
+    let y2: Vec<u32> = y
+        .iter()
+        .zip(&mask)
+        .map(|(&id, &mk)| if mk == 0.0 { (id + 5) % v as u32 } else { id })
+        .collect();
     let y2 = Tensor::from_vec(y2, (bs, t), &candle_core::Device::Cpu).unwrap();
-    let perturbed = m.model.loss(&b.x, &y2, Some(&b.mask)).unwrap().to_scalar::<f32>().unwrap();
-    assert_eq!(fused.to_bits(), perturbed.to_bits(), "prompt targets changed the loss");
+    let perturbed = m
+        .model
+        .loss(&b.x, &y2, Some(&b.mask))
+        .unwrap()
+        .to_scalar::<f32>()
+        .unwrap();
+    assert_eq!(
+        fused.to_bits(),
+        perturbed.to_bits(),
+        "prompt targets changed the loss"
+    );
 }
 
 #[test]
 fn all_zero_mask_and_masked_end_token_are_errors() {
-    let ex = TokenizedExample { ids: vec![1, 4, 9, 6], mask: vec![0, 0, 0, 0] };
+    let ex = TokenizedExample {
+        ids: vec![1, 4, 9, 6],
+        mask: vec![0, 0, 0, 0],
+    };
     let e = collate(&[&ex], 0).err().unwrap().to_string();
     assert!(e.contains("all-zero loss mask"), "{e}");
 
     let dir = tempfile::tempdir().unwrap();
     let (base, _tk, mut train, _) = setup(dir.path());
     *train[3].mask.last_mut().unwrap() = 0;
-    let e = sft(&base, &cfg(), &train, &[], &dir.path().join("run"), RunOptions::default()).unwrap_err().to_string();
-    assert!(e.contains("example 3") && e.contains("end-of-turn token"), "{e}");
+    let e = sft(
+        &base,
+        &cfg(),
+        &train,
+        &[],
+        &dir.path().join("run"),
+        RunOptions::default(),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains("example 3") && e.contains("end-of-turn token"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -125,22 +183,66 @@ fn resumed_sft_is_bit_identical() {
     let dir = tempfile::tempdir().unwrap();
     let (base, _tk, train, val) = setup(dir.path());
     let val = &val[..8];
-    let full = sft(&base, &cfg(), &train, val, &dir.path().join("a"), RunOptions::default()).unwrap();
+    let full = sft(
+        &base,
+        &cfg(),
+        &train,
+        val,
+        &dir.path().join("a"),
+        RunOptions::default(),
+    )
+    .unwrap();
     let b = dir.path().join("b");
-    let first = sft(&base, &cfg(), &train, val, &b, RunOptions { stop_after: Some(4), ..Default::default() }).unwrap();
+    let first = sft(
+        &base,
+        &cfg(),
+        &train,
+        val,
+        &b,
+        RunOptions {
+            stop_after: Some(4),
+            ..Default::default()
+        },
+    )
+    .unwrap();
     assert_eq!(first.steps, 4);
-    let second = sft(&base, &cfg(), &train, val, &b, RunOptions { resume: true, ..Default::default() }).unwrap();
+    let second = sft(
+        &base,
+        &cfg(),
+        &train,
+        val,
+        &b,
+        RunOptions {
+            resume: true,
+            ..Default::default()
+        },
+    )
+    .unwrap();
     assert_eq!((second.resumed_from, second.steps), (Some(4), 10));
     let load = |d: &Path| checkpoint::load_tensors(&d.join("model.safetensors")).unwrap();
     let (wa, wb) = (load(&full.final_checkpoint), load(&second.final_checkpoint));
     for (k, ta) in &wa {
-        let (va, vb): (Vec<f32>, Vec<f32>) = (ta.flatten_all().unwrap().to_vec1().unwrap(), wb[k].flatten_all().unwrap().to_vec1().unwrap());
+        let (va, vb): (Vec<f32>, Vec<f32>) = (
+            ta.flatten_all().unwrap().to_vec1().unwrap(),
+            wb[k].flatten_all().unwrap().to_vec1().unwrap(),
+        );
         assert_eq!(va, vb, "tensor {k} differs after resume");
     }
     let log = std::fs::read_to_string(b.join("metrics.jsonl")).unwrap();
     assert_eq!(log.lines().filter(|l| l.contains("\"loss\"")).count(), 10);
     // Resuming with different data is refused.
-    let e = sft(&base, &cfg(), &train[1..], val, &b, RunOptions { resume: true, ..Default::default() }).unwrap_err();
+    let e = sft(
+        &base,
+        &cfg(),
+        &train[1..],
+        val,
+        &b,
+        RunOptions {
+            resume: true,
+            ..Default::default()
+        },
+    )
+    .unwrap_err();
     assert!(e.to_string().contains("differs"), "{e}");
 }
 
@@ -149,11 +251,33 @@ fn sft_on_world_data_lowers_validation_loss() {
     let dir = tempfile::tempdir().unwrap();
     let (base, _tk, train, val) = setup(dir.path());
     let before = evaluate(&load_base(&base).unwrap().model, &val, 0).unwrap();
-    let c = SftConfig { max_steps: 40, eval_every: 0, checkpoint_every: 0, ..cfg() };
-    let out = sft(&base, &c, &train, &val, &dir.path().join("run"), RunOptions::default()).unwrap();
+    let c = SftConfig {
+        max_steps: 40,
+        eval_every: 0,
+        checkpoint_every: 0,
+        ..cfg()
+    };
+    let out = sft(
+        &base,
+        &c,
+        &train,
+        &val,
+        &dir.path().join("run"),
+        RunOptions::default(),
+    )
+    .unwrap();
     let after = out.val_loss.unwrap();
-    eprintln!("val loss {before:.3} -> {after:.3}, train {:.3}, {} examples, {:.2} epochs, {:.0} tok/s", out.train_loss, out.train_examples, out.epochs, out.tokens_per_sec);
-    assert!(after < before - 1.0, "validation loss {before} -> {after} did not fall enough");
+    eprintln!(
+        "val loss {before:.3} -> {after:.3}, train {:.3}, {} examples, {:.2} epochs, {:.0} tok/s",
+        out.train_loss, out.train_examples, out.epochs, out.tokens_per_sec
+    );
+    assert!(
+        after < before - 1.0,
+        "validation loss {before} -> {after} did not fall enough"
+    );
     // The fine-tuned checkpoint is a loadable model directory with the tokenizer.
-    assert!(load_base(&out.final_checkpoint).unwrap().tokenizer_json.is_some());
+    assert!(load_base(&out.final_checkpoint)
+        .unwrap()
+        .tokenizer_json
+        .is_some());
 }

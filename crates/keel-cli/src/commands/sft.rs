@@ -79,8 +79,10 @@ pub struct SftArgs {
 
 fn config(args: &SftArgs) -> Result<SftConfig> {
     let mut c: SftConfig = match &args.config {
-        Some(p) => serde_json::from_slice(&std::fs::read(p).with_context(|| p.display().to_string())?)
-            .with_context(|| format!("{}: invalid SFT config", p.display()))?,
+        Some(p) => {
+            serde_json::from_slice(&std::fs::read(p).with_context(|| p.display().to_string())?)
+                .with_context(|| format!("{}: invalid SFT config", p.display()))?
+        }
         None => SftConfig::default(),
     };
     if let Some(v) = args.steps {
@@ -110,8 +112,9 @@ fn config(args: &SftArgs) -> Result<SftConfig> {
 
 pub fn run(args: SftArgs) -> Result<()> {
     let cfg = config(&args)?;
-    let tok = KeelTokenizer::from_file(&args.model.join("tokenizer.json"))
-        .context("keel sft trains Keel-tokenizer checkpoints (with <|user|>/<|assistant|>/<|end|>)")?;
+    let tok = KeelTokenizer::from_file(&args.model.join("tokenizer.json")).context(
+        "keel sft trains Keel-tokenizer checkpoints (with <|user|>/<|assistant|>/<|end|>)",
+    )?;
     let template = KeelChatTemplate::new(&tok)?;
     let opts = LoadOptions {
         format: match args.format {
@@ -131,14 +134,24 @@ pub fn run(args: SftArgs) -> Result<()> {
     let mut report = serde_json::Map::new();
     let mut load = |path: &PathBuf, name: &str| -> Result<Vec<keel_data::chat::TokenizedExample>> {
         let ds = load_dataset(path, &opts)?;
-        let p = prepare(&tok, &template, &ds.examples, cfg.seq_len, cfg.truncation, args.strict)?;
+        let p = prepare(
+            &tok,
+            &template,
+            &ds.examples,
+            cfg.seq_len,
+            cfg.truncation,
+            args.strict,
+        )?;
         let mut bad = ds.bad.clone();
         bad.extend(p.bad.iter().cloned());
         for b in bad.iter().take(20) {
             eprintln!("skipped {b}");
         }
         if bad.len() > 20 {
-            eprintln!("… and {} more skipped rows (see data_report.json)", bad.len() - 20);
+            eprintln!(
+                "… and {} more skipped rows (see data_report.json)",
+                bad.len() - 20
+            );
         }
         eprintln!(
             "{name}: {} rows kept ({} left-truncated), {} skipped",
