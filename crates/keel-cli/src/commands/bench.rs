@@ -43,6 +43,13 @@ fn mib(b: Option<u64>) -> String {
 }
 
 pub fn run(cmd: BenchCmd) -> anyhow::Result<()> {
+    // candle's elementwise thread pool spins 25,000 rounds before parking; on a 2-core
+    // machine shared with rayon's GEMM workers that spinning steals the cores doing the work
+    // (measured ~20% faster training with 0 on a loaded 2-core box). Must be set before
+    // candle's first parallel elementwise op builds the pool; an explicit setting wins.
+    if std::env::var_os("CANDLE_BARRIER_POOL_SPIN_LIMIT").is_none() {
+        std::env::set_var("CANDLE_BARRIER_POOL_SPIN_LIMIT", "0");
+    }
     let threads = keel_model::bench::threads();
     match cmd {
         BenchCmd::Train {

@@ -105,6 +105,7 @@ impl Attention {
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 /// Forward for one (batch, head): output rows and log-sum-exps.
 ///
 /// # Safety
@@ -252,7 +253,6 @@ impl CustomOp3 for Attention {
                             };
                             let kvh = g.heads / g.groups;
                             run_tasks(g.b * kvh, g.work() >= PAR_MIN_WORK, |task| {
-                                let ptrs = ptrs;
                                 // SAFETY: contiguous inputs of the checked geometry; a task owns
                                 // one (batch, kv head): its dq rows and its dk/dv columns.
                                 unsafe { bwd_group(&g, task / kvh, task % kvh, &ptrs, &lse) };
@@ -395,7 +395,11 @@ pub fn causal_attention(
     kv_heads: usize,
 ) -> Result<Tensor> {
     let width = q.dim(candle_core::D::Minus1)?;
-    if heads == 0 || kv_heads == 0 || heads % kv_heads != 0 || width % heads != 0 {
+    if heads == 0
+        || kv_heads == 0
+        || heads / kv_heads * kv_heads != heads
+        || width / heads * heads != width
+    {
         bail!("attention: {heads} heads / {kv_heads} kv heads do not fit width {width}");
     }
     q.contiguous()?.apply_op3(

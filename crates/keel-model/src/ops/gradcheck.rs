@@ -311,7 +311,7 @@ fn cross_entropy_gradients_with_mask() {
         full_check(
             &move |x| cross_entropy(&x[0], &t1, m1.as_ref()),
             &move |x| r::cross_entropy(&x[0], &t2, m2.as_ref()),
-            &[logits.clone()],
+            std::slice::from_ref(&logits),
         );
     }
 }
@@ -363,7 +363,7 @@ fn a_wrong_gradient_is_caught() {
     let x = rand_t(&[4, 4], 19);
     let err = check_fd(
         &|t| t[0].apply_op1(WrongSquare),
-        &[x.clone()],
+        std::slice::from_ref(&x),
         1e-2,
         2e-2,
         16,
