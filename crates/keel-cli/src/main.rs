@@ -31,6 +31,8 @@ enum Command {
     /// Benchmarks: training and generation throughput, against the PyTorch reference.
     #[command(subcommand)]
     Bench(commands::bench::BenchCmd),
+    /// Supervised fine-tuning on chat demonstrations, loss on assistant tokens only.
+    Sft(commands::sft::SftArgs),
     /// Evaluate a target (endpoint or local model) on a suite.
     Eval(commands::eval::EvalArgs),
     /// Red-team a target with the attack library; attack success rates and garak JSONL.
@@ -50,6 +52,7 @@ fn main() -> std::process::ExitCode {
         Command::Pretrain(a) => commands::pretrain::run(a),
         Command::Guard(c) => commands::guard::run(c),
         Command::Bench(c) => commands::bench::run(c),
+        Command::Sft(a) => commands::sft::run(a),
         Command::Eval(a) => commands::eval::run(a),
         Command::Redteam(a) => commands::redteam::run(a),
     };

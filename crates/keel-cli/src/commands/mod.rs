@@ -6,5 +6,6 @@ pub mod eval;
 pub mod guard;
 pub mod pretrain;
 pub mod redteam;
+pub mod sft;
 pub mod tokenizer;
 pub mod world;
