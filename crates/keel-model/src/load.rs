@@ -96,10 +96,12 @@ pub fn check_weights(
     let known: HashSet<&str> = expected.iter().map(|(n, _)| n.as_str()).collect();
     for (name, shape) in &expected {
         match weights.get(name) {
-            None => return err(format!(
+            None => {
+                return err(format!(
                 "missing tensor {name} (config expects shape {shape:?}; {} layers, hidden_size {})",
                 config.num_hidden_layers, config.hidden_size
-            )),
+            ))
+            }
             Some(t) if t.dims() != shape.as_slice() => {
                 return err(format!(
                     "tensor {name}: expected shape {shape:?} from the config, found {:?}",
