@@ -91,7 +91,7 @@ mod tests {
         assert_eq!(docs, vec!["one", "two", "alpha\nbeta", "gamma"]);
 
         std::fs::write(&j, "{\"text\":\"ok\"}\n{\"txt\":1}\n").unwrap();
-        let e = read_corpus(&[j.clone()]).unwrap_err().to_string();
+        let e = read_corpus(std::slice::from_ref(&j)).unwrap_err().to_string();
         assert!(e.contains("c.jsonl:2") && e.contains("missing field"), "{e}");
         std::fs::write(&j, "{\"text\":\"ok\"}\n{oops\n").unwrap();
         let e = read_corpus(&[j]).unwrap_err().to_string();

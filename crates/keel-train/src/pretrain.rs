@@ -99,6 +99,9 @@ impl PretrainConfig {
     }
 }
 
+/// Produces sample generations from the model being trained.
+pub type Sampler<'a> = &'a dyn Fn(&Llama) -> Vec<String>;
+
 /// Options of one invocation (not part of the run's identity).
 #[derive(Default)]
 pub struct RunOptions<'a> {
@@ -109,7 +112,7 @@ pub struct RunOptions<'a> {
     /// Stored in every checkpoint so checkpoints are self-contained model directories.
     pub tokenizer_json: Option<Vec<u8>>,
     /// Called at each evaluation to produce sample generations for the log.
-    pub sampler: Option<&'a dyn Fn(&Llama) -> Vec<String>>,
+    pub sampler: Option<Sampler<'a>>,
     pub show_progress: bool,
 }
 

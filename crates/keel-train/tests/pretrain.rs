@@ -16,7 +16,7 @@ fn stream(n: usize, vocab: u32, seed: u32) -> TokenStream {
     for i in 0..n {
         x = x.wrapping_mul(1_103_515_245).wrapping_add(12_345);
         let base = (i % 7) as u32 + 1;
-        ids.push(if x % 10 == 0 { (x >> 16) % vocab } else { base });
+        ids.push(if x.is_multiple_of(10) { (x >> 16) % vocab } else { base });
     }
     let bytes = vec![1; n];
     TokenStream { ids, bytes }
