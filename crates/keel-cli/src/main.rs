@@ -5,7 +5,11 @@ mod commands;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "keel", version, about = "Take a language model through the alignment pipeline and keep it aligned.")]
+#[command(
+    name = "keel",
+    version,
+    about = "Take a language model through the alignment pipeline and keep it aligned."
+)]
 struct Cli {
     /// Log level filter (error, warn, info, debug, trace) or a tracing directive.
     #[arg(long, global = true, default_value = "warn")]
@@ -42,7 +46,9 @@ enum Command {
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_new(&cli.log).unwrap_or_else(|_| "warn".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_new(&cli.log).unwrap_or_else(|_| "warn".into()),
+        )
         .with_writer(std::io::stderr)
         .init();
     let result = match cli.command {

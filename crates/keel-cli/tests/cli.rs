@@ -10,10 +10,24 @@ fn keel() -> Command {
 fn tiny_demo_runs_every_stage_and_writes_a_summary() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("run");
-    let o = keel().args(["demo", "--size", "tiny", "--out"]).arg(&out).output().unwrap();
-    assert!(o.status.success(), "demo failed: {}", String::from_utf8_lossy(&o.stderr));
+    let o = keel()
+        .args(["demo", "--size", "tiny", "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "demo failed: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     let summary = std::fs::read_to_string(out.join("summary.md")).unwrap();
-    for stage in ["| world |", "| tokenizer |", "| pretrain |", "| base eval |", "| samples |"] {
+    for stage in [
+        "| world |",
+        "| tokenizer |",
+        "| pretrain |",
+        "| base eval |",
+        "| samples |",
+    ] {
         assert!(summary.contains(stage), "summary lacks {stage}:\n{summary}");
     }
     assert!(out.join("world/manifest.json").exists());
@@ -26,7 +40,12 @@ fn tiny_demo_runs_every_stage_and_writes_a_summary() {
 fn pretrain_reports_bad_corpora_by_file() {
     let dir = tempfile::tempdir().unwrap();
     let world = dir.path().join("w");
-    assert!(keel().args(["world", "--size", "tiny", "--out"]).arg(&world).status().unwrap().success());
+    assert!(keel()
+        .args(["world", "--size", "tiny", "--out"])
+        .arg(&world)
+        .status()
+        .unwrap()
+        .success());
     let tok = dir.path().join("tok.json");
     let st = keel()
         .args(["tokenizer", "train", "--vocab-size", "300", "--corpus"])
@@ -54,7 +73,10 @@ fn pretrain_reports_bad_corpora_by_file() {
             .unwrap();
         let err = String::from_utf8_lossy(&o.stderr);
         assert!(!o.status.success());
-        assert!(err.contains(bad.file_name().unwrap().to_str().unwrap()) && err.contains(expect), "{err}");
+        assert!(
+            err.contains(bad.file_name().unwrap().to_str().unwrap()) && err.contains(expect),
+            "{err}"
+        );
         assert!(!err.contains("panicked"), "{err}");
     }
 }

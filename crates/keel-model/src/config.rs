@@ -101,7 +101,9 @@ impl LlamaConfig {
         if self.vocab_size == 0 || self.hidden_size == 0 || self.num_hidden_layers == 0 {
             return bad("vocab_size, hidden_size and num_hidden_layers must be > 0".into());
         }
-        if self.num_attention_heads == 0 || !self.hidden_size.is_multiple_of(self.num_attention_heads) {
+        if self.num_attention_heads == 0
+            || !self.hidden_size.is_multiple_of(self.num_attention_heads)
+        {
             return bad(format!(
                 "hidden_size {} is not divisible by num_attention_heads {}",
                 self.hidden_size, self.num_attention_heads
@@ -115,10 +117,16 @@ impl LlamaConfig {
             ));
         }
         if !self.head_dim().is_multiple_of(2) {
-            return bad(format!("head_dim {} must be even for RoPE", self.head_dim()));
+            return bad(format!(
+                "head_dim {} must be even for RoPE",
+                self.head_dim()
+            ));
         }
         if self.hidden_act != "silu" {
-            return bad(format!("hidden_act {:?} is not supported (silu only)", self.hidden_act));
+            return bad(format!(
+                "hidden_act {:?} is not supported (silu only)",
+                self.hidden_act
+            ));
         }
         Ok(())
     }

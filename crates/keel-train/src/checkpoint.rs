@@ -44,7 +44,10 @@ fn ck_err(path: &Path, message: impl Into<String>) -> TrainError {
 }
 
 /// Named model tensors in `parameter_shapes` order.
-pub fn named_vars(config: &LlamaConfig, varmap: &VarMap) -> Result<Vec<(String, candle_core::Var)>> {
+pub fn named_vars(
+    config: &LlamaConfig,
+    varmap: &VarMap,
+) -> Result<Vec<(String, candle_core::Var)>> {
     let data = varmap.data().lock().expect("varmap lock");
     keel_model::llama::parameter_shapes(config)
         .into_iter()
@@ -127,10 +130,14 @@ pub fn latest(run_dir: &Path) -> Result<Option<PathBuf>> {
     if !pointer.exists() {
         return Ok(None);
     }
-    let name = std::fs::read_to_string(&pointer).map_err(|e| keel_core::CoreError::io(&pointer, e))?;
+    let name =
+        std::fs::read_to_string(&pointer).map_err(|e| keel_core::CoreError::io(&pointer, e))?;
     let dir = root.join(name.trim());
     if !dir.is_dir() {
-        return Err(ck_err(&pointer, format!("points at {}, which does not exist", dir.display())));
+        return Err(ck_err(
+            &pointer,
+            format!("points at {}, which does not exist", dir.display()),
+        ));
     }
     Ok(Some(dir))
 }
@@ -140,8 +147,12 @@ pub fn load_tensors(path: &Path) -> Result<HashMap<String, Tensor>> {
     if !path.exists() {
         return Err(ck_err(path, "file not found"));
     }
-    candle_core::safetensors::load(path, &Device::Cpu)
-        .map_err(|e| ck_err(path, format!("not a readable safetensors file (corrupt or truncated?): {e}")))
+    candle_core::safetensors::load(path, &Device::Cpu).map_err(|e| {
+        ck_err(
+            path,
+            format!("not a readable safetensors file (corrupt or truncated?): {e}"),
+        )
+    })
 }
 
 /// Copy checkpoint weights into the model's variables, checking every name and shape.
@@ -177,7 +188,12 @@ pub fn read_meta(dir: &Path) -> Result<(LlamaConfig, TrainerState)> {
 }
 
 /// Restore weights and optimizer moments from `dir` into an already-built model/optimizer.
-pub fn restore(dir: &Path, config: &LlamaConfig, varmap: &VarMap, opt: &mut AdamW) -> Result<TrainerState> {
+pub fn restore(
+    dir: &Path,
+    config: &LlamaConfig,
+    varmap: &VarMap,
+    opt: &mut AdamW,
+) -> Result<TrainerState> {
     let (saved_cfg, state) = read_meta(dir)?;
     if &saved_cfg != config {
         return Err(ck_err(

@@ -15,7 +15,10 @@ pub fn read_corpus(paths: &[PathBuf]) -> Result<Vec<String>> {
         let before = docs.len();
         read_one(p, &mut docs)?;
         if docs.len() == before {
-            return Err(TrainError::Data(format!("{}: corpus file contains no text", p.display())));
+            return Err(TrainError::Data(format!(
+                "{}: corpus file contains no text",
+                p.display()
+            )));
         }
     }
     Ok(docs)
@@ -91,8 +94,13 @@ mod tests {
         assert_eq!(docs, vec!["one", "two", "alpha\nbeta", "gamma"]);
 
         std::fs::write(&j, "{\"text\":\"ok\"}\n{\"txt\":1}\n").unwrap();
-        let e = read_corpus(std::slice::from_ref(&j)).unwrap_err().to_string();
-        assert!(e.contains("c.jsonl:2") && e.contains("missing field"), "{e}");
+        let e = read_corpus(std::slice::from_ref(&j))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("c.jsonl:2") && e.contains("missing field"),
+            "{e}"
+        );
         std::fs::write(&j, "{\"text\":\"ok\"}\n{oops\n").unwrap();
         let e = read_corpus(&[j]).unwrap_err().to_string();
         assert!(e.contains("c.jsonl:2") && e.contains("invalid JSON"), "{e}");
@@ -104,11 +112,20 @@ mod tests {
         let e = dir.path().join("empty.txt");
         std::fs::write(&e, "\n\n  \n").unwrap();
         let err = read_corpus(&[e]).unwrap_err().to_string();
-        assert!(err.contains("empty.txt") && err.contains("no text"), "{err}");
+        assert!(
+            err.contains("empty.txt") && err.contains("no text"),
+            "{err}"
+        );
         let b = dir.path().join("latin1.txt");
         std::fs::write(&b, b"fine line\ncaf\xe9\n").unwrap();
         let err = read_corpus(&[b]).unwrap_err().to_string();
-        assert!(err.contains("latin1.txt:2") && err.contains("UTF-8"), "{err}");
-        assert!(read_corpus(&[dir.path().join("missing.txt")]).unwrap_err().to_string().contains("missing.txt"));
+        assert!(
+            err.contains("latin1.txt:2") && err.contains("UTF-8"),
+            "{err}"
+        );
+        assert!(read_corpus(&[dir.path().join("missing.txt")])
+            .unwrap_err()
+            .to_string()
+            .contains("missing.txt"));
     }
 }

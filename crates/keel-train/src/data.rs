@@ -73,7 +73,11 @@ impl TokenStream {
     }
 
     /// Consecutive non-overlapping windows for evaluation: `(inputs, targets, target bytes)`.
-    pub fn eval_windows(&self, seq_len: usize, max_windows: usize) -> Vec<(Vec<u32>, Vec<u32>, u64)> {
+    pub fn eval_windows(
+        &self,
+        seq_len: usize,
+        max_windows: usize,
+    ) -> Vec<(Vec<u32>, Vec<u32>, u64)> {
         let mut out = Vec::new();
         let mut off = 0;
         while off + seq_len < self.ids.len() && out.len() < max_windows {
@@ -105,7 +109,9 @@ pub fn token_byte_lengths(tok: &tokenizers::Tokenizer) -> Vec<u32> {
             if specials.contains(&id) {
                 0
             } else {
-                tok.id_to_token(id).map(|s| s.chars().count() as u32).unwrap_or(0)
+                tok.id_to_token(id)
+                    .map(|s| s.chars().count() as u32)
+                    .unwrap_or(0)
             }
         })
         .collect()

@@ -49,7 +49,11 @@ impl MetricsLog {
 
     pub fn read_all(&self) -> Vec<serde_json::Value> {
         std::fs::read_to_string(&self.path)
-            .map(|t| t.lines().filter_map(|l| serde_json::from_str(l).ok()).collect())
+            .map(|t| {
+                t.lines()
+                    .filter_map(|l| serde_json::from_str(l).ok())
+                    .collect()
+            })
             .unwrap_or_default()
     }
 }

@@ -121,8 +121,14 @@ impl AdamW {
         for p in &self.params {
             let shape = p.var.shape().clone();
             let dev = p.var.device();
-            out.push((format!("{}.m", p.name), Tensor::from_slice(&p.m, &shape, dev)?));
-            out.push((format!("{}.v", p.name), Tensor::from_slice(&p.v, &shape, dev)?));
+            out.push((
+                format!("{}.m", p.name),
+                Tensor::from_slice(&p.m, &shape, dev)?,
+            ));
+            out.push((
+                format!("{}.v", p.name),
+                Tensor::from_slice(&p.v, &shape, dev)?,
+            ));
         }
         Ok(out)
     }
@@ -187,8 +193,7 @@ impl candle_core::InplaceOp2 for AdamWUpdate<'_> {
         let (CpuStorage::F32(w), CpuStorage::F32(g)) = (s1, s2) else {
             candle_core::bail!("adamw-update: f32 parameters and gradients only");
         };
-        let (Some((w0, w1)), Some((g0, g1))) =
-            (l1.contiguous_offsets(), l2.contiguous_offsets())
+        let (Some((w0, w1)), Some((g0, g1))) = (l1.contiguous_offsets(), l2.contiguous_offsets())
         else {
             candle_core::bail!("adamw-update: parameters and gradients must be contiguous");
         };
@@ -236,10 +241,11 @@ mod tests {
         let (mut m, mut v) = ([0.0f64; 2], [0.0f64; 2]);
         let lr = 0.01;
         for (t, gs) in grads_seq.iter().enumerate() {
-            let loss = (var.as_tensor() * Tensor::new(&[[gs[0] as f32, gs[1] as f32]], &Device::Cpu).unwrap())
-                .unwrap()
-                .sum_all()
-                .unwrap();
+            let loss = (var.as_tensor()
+                * Tensor::new(&[[gs[0] as f32, gs[1] as f32]], &Device::Cpu).unwrap())
+            .unwrap()
+            .sum_all()
+            .unwrap();
             let grads = loss.backward().unwrap();
             opt.step(&grads, lr, 1.0).unwrap();
             let t = (t + 1) as i32;
@@ -251,7 +257,12 @@ mod tests {
                 w[i] = w[i] * (1.0 - lr * 0.1) - lr * mh / (vh.sqrt() + 1e-8);
             }
         }
-        let got = var.as_tensor().flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        let got = var
+            .as_tensor()
+            .flatten_all()
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap();
         for i in 0..2 {
             assert!((got[i] as f64 - w[i]).abs() < 1e-6, "{got:?} vs {w:?}");
         }
@@ -261,9 +272,17 @@ mod tests {
     fn state_round_trip() {
         let var = Var::from_slice(&[1.0f32, 2.0, 3.0], 3, &Device::Cpu).unwrap();
         let mut opt = AdamW::new(vec![("n".into(), var.clone())], AdamWConfig::default());
-        let grads = var.as_tensor().sqr().unwrap().sum_all().unwrap().backward().unwrap();
+        let grads = var
+            .as_tensor()
+            .sqr()
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .backward()
+            .unwrap();
         opt.step(&grads, 0.1, 1.0).unwrap();
-        let saved: std::collections::HashMap<_, _> = opt.state_tensors().unwrap().into_iter().collect();
+        let saved: std::collections::HashMap<_, _> =
+            opt.state_tensors().unwrap().into_iter().collect();
         let mut other = AdamW::new(vec![("n".into(), var)], AdamWConfig::default());
         other.load_state(opt.t, &saved).unwrap();
         assert_eq!(other.params[0].m, opt.params[0].m);

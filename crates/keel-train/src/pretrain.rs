@@ -137,7 +137,12 @@ pub struct PretrainOutcome {
 }
 
 /// Validation loss and bits-per-byte over consecutive windows of `stream`.
-pub fn evaluate(model: &Llama, stream: &TokenStream, seq_len: usize, max_windows: usize) -> Result<EvalResult> {
+pub fn evaluate(
+    model: &Llama,
+    stream: &TokenStream,
+    seq_len: usize,
+    max_windows: usize,
+) -> Result<EvalResult> {
     let windows = stream.eval_windows(seq_len, max_windows);
     if windows.is_empty() {
         return Err(TrainError::Data(format!(
@@ -195,7 +200,15 @@ pub fn pretrain(
     let metrics = MetricsLog::new(&run_dir.join("metrics.jsonl"));
     let cfg_json = serde_json::to_value(cfg).expect("config serialises");
 
-    let start = begin_run(run_dir, opts.resume, model_cfg, &varmap, &mut opt, &cfg_json, &metrics)?;
+    let start = begin_run(
+        run_dir,
+        opts.resume,
+        model_cfg,
+        &varmap,
+        &mut opt,
+        &cfg_json,
+        &metrics,
+    )?;
     let mut last_checkpoint = start.last_checkpoint;
     if let Some(state) = start.resumed {
         step = state.step;
@@ -205,7 +218,9 @@ pub fn pretrain(
     }
 
     let schedule = cfg.schedule();
-    let end = opts.stop_after.map_or(cfg.max_steps, |s| s.min(cfg.max_steps));
+    let end = opts
+        .stop_after
+        .map_or(cfg.max_steps, |s| s.min(cfg.max_steps));
     let bar = crate::progress::bar(cfg.max_steps, "pretrain", opts.show_progress);
     bar.set_position(step);
     let tokens_per_step = (cfg.batch_size * cfg.seq_len * cfg.grad_accum) as u64;
@@ -246,7 +261,15 @@ pub fn pretrain(
         }
         let grads = acc.expect("grad_accum >= 1");
         let lr = schedule.lr_at(step);
-        let norm = clipped_update(&mut opt, &grads, cfg.grad_accum, cfg.grad_clip, lr, step + 1, &last_checkpoint)?;
+        let norm = clipped_update(
+            &mut opt,
+            &grads,
+            cfg.grad_accum,
+            cfg.grad_clip,
+            lr,
+            step + 1,
+            &last_checkpoint,
+        )?;
         let accum = cfg.grad_accum as f64;
         step += 1;
         tokens_seen += tokens_per_step;

@@ -12,9 +12,11 @@ pub fn bar(len: u64, label: &str, visible: bool) -> ProgressBar {
         },
     );
     pb.set_style(
-        ProgressStyle::with_template("{prefix:>10} [{bar:30}] {pos}/{len} {msg} ({elapsed} < {eta})")
-            .expect("valid template")
-            .progress_chars("=> "),
+        ProgressStyle::with_template(
+            "{prefix:>10} [{bar:30}] {pos}/{len} {msg} ({elapsed} < {eta})",
+        )
+        .expect("valid template")
+        .progress_chars("=> "),
     );
     pb.set_prefix(label.to_string());
     pb

@@ -42,7 +42,10 @@ mod tests {
         assert!((s.lr_at(0) - 0.1).abs() < 1e-12);
         assert!((s.lr_at(9) - 1.0).abs() < 1e-12);
         assert!((s.lr_at(10) - 1.0).abs() < 1e-12);
-        assert!((s.lr_at(60) - 0.55).abs() < 1e-12, "half way is the midpoint");
+        assert!(
+            (s.lr_at(60) - 0.55).abs() < 1e-12,
+            "half way is the midpoint"
+        );
         assert!((s.lr_at(110) - 0.1).abs() < 1e-12);
         assert!((s.lr_at(500) - 0.1).abs() < 1e-12);
     }

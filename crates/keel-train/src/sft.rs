@@ -311,7 +311,9 @@ pub fn sft(
         bar.set_message(format!("loss {last_loss:.3} · {tps:.0} tok/s"));
 
         let is_last = step == end;
-        if !val.is_empty() && ((cfg.eval_every > 0 && step.is_multiple_of(cfg.eval_every)) || is_last) {
+        if !val.is_empty()
+            && ((cfg.eval_every > 0 && step.is_multiple_of(cfg.eval_every)) || is_last)
+        {
             let v = evaluate(&base.model, val, pad_id)?;
             let mut rec = serde_json::json!({ "step": step, "val_loss": v });
             if let Some(sampler) = opts.sampler {

@@ -16,7 +16,11 @@ fn stream(n: usize, vocab: u32, seed: u32) -> TokenStream {
     for i in 0..n {
         x = x.wrapping_mul(1_103_515_245).wrapping_add(12_345);
         let base = (i % 7) as u32 + 1;
-        ids.push(if x.is_multiple_of(10) { (x >> 16) % vocab } else { base });
+        ids.push(if x.is_multiple_of(10) {
+            (x >> 16) % vocab
+        } else {
+            base
+        });
     }
     let bytes = vec![1; n];
     TokenStream { ids, bytes }
@@ -56,7 +60,15 @@ fn loss_falls_and_validation_is_reported() {
     let mut cfg = train_cfg();
     cfg.max_steps = 60;
     cfg.eval_every = 0;
-    let out = pretrain(&model_cfg(), &cfg, &stream(4000, 16, 1), &stream(600, 16, 2), dir.path(), RunOptions::default()).unwrap();
+    let out = pretrain(
+        &model_cfg(),
+        &cfg,
+        &stream(4000, 16, 1),
+        &stream(600, 16, 2),
+        dir.path(),
+        RunOptions::default(),
+    )
+    .unwrap();
     let v = out.validation.unwrap();
     // Uniform guessing over 16 tokens costs ln 16 = 2.77 nats.
     assert!(v.loss < 1.5, "validation loss {} did not fall", v.loss);
@@ -69,7 +81,15 @@ fn loss_falls_and_validation_is_reported() {
 fn resumed_run_is_bit_identical() {
     let (train, val) = (stream(3000, 16, 1), stream(400, 16, 2));
     let a = tempfile::tempdir().unwrap();
-    let full = pretrain(&model_cfg(), &train_cfg(), &train, &val, a.path(), RunOptions::default()).unwrap();
+    let full = pretrain(
+        &model_cfg(),
+        &train_cfg(),
+        &train,
+        &val,
+        a.path(),
+        RunOptions::default(),
+    )
+    .unwrap();
 
     let b = tempfile::tempdir().unwrap();
     let first = pretrain(
@@ -78,7 +98,10 @@ fn resumed_run_is_bit_identical() {
         &train,
         &val,
         b.path(),
-        RunOptions { stop_after: Some(8), ..Default::default() },
+        RunOptions {
+            stop_after: Some(8),
+            ..Default::default()
+        },
     )
     .unwrap();
     assert_eq!(first.steps, 8);
@@ -88,12 +111,18 @@ fn resumed_run_is_bit_identical() {
         &train,
         &val,
         b.path(),
-        RunOptions { resume: true, ..Default::default() },
+        RunOptions {
+            resume: true,
+            ..Default::default()
+        },
     )
     .unwrap();
     assert_eq!(second.resumed_from, Some(8));
     assert_eq!(second.steps, 12);
-    let (wa, wb) = (weights(&full.final_checkpoint), weights(&second.final_checkpoint));
+    let (wa, wb) = (
+        weights(&full.final_checkpoint),
+        weights(&second.final_checkpoint),
+    );
     assert_eq!(wa.len(), wb.len());
     for (k, va) in &wa {
         assert_eq!(va, &wb[k], "tensor {k} differs after resume");
@@ -111,26 +140,54 @@ fn non_finite_loss_stops_with_last_checkpoint_intact() {
     cfg.warmup_steps = 0;
     cfg.grad_clip = 0.0;
     cfg.checkpoint_every = 1;
-    let err = pretrain(&model_cfg(), &cfg, &stream(3000, 16, 1), &stream(400, 16, 2), dir.path(), RunOptions::default())
-        .unwrap_err();
-    let TrainError::NonFinite { step, last_checkpoint, .. } = &err else {
+    let err = pretrain(
+        &model_cfg(),
+        &cfg,
+        &stream(3000, 16, 1),
+        &stream(400, 16, 2),
+        dir.path(),
+        RunOptions::default(),
+    )
+    .unwrap_err();
+    let TrainError::NonFinite {
+        step,
+        last_checkpoint,
+        ..
+    } = &err
+    else {
         panic!("expected NonFinite, got {err}");
     };
-    let ck = last_checkpoint.clone().expect("a checkpoint was written before divergence");
+    let ck = last_checkpoint
+        .clone()
+        .expect("a checkpoint was written before divergence");
     assert!(*step >= 2);
     assert!(err.to_string().contains(&ck.display().to_string()));
     // The surviving checkpoint is the latest one and loads cleanly with finite weights.
     assert_eq!(checkpoint::latest(dir.path()).unwrap().unwrap(), ck);
     for (k, v) in weights(&ck) {
-        assert!(v.iter().all(|x| x.is_finite()), "{k} not finite in surviving checkpoint");
+        assert!(
+            v.iter().all(|x| x.is_finite()),
+            "{k} not finite in surviving checkpoint"
+        );
     }
 }
 
 #[test]
 fn corrupt_and_mismatched_checkpoints_are_clear_errors() {
     let dir = tempfile::tempdir().unwrap();
-    let cfg = PretrainConfig { max_steps: 2, ..train_cfg() };
-    let out = pretrain(&model_cfg(), &cfg, &stream(3000, 16, 1), &stream(400, 16, 2), dir.path(), RunOptions::default()).unwrap();
+    let cfg = PretrainConfig {
+        max_steps: 2,
+        ..train_cfg()
+    };
+    let out = pretrain(
+        &model_cfg(),
+        &cfg,
+        &stream(3000, 16, 1),
+        &stream(400, 16, 2),
+        dir.path(),
+        RunOptions::default(),
+    )
+    .unwrap();
     let file = out.final_checkpoint.join("model.safetensors");
     let bytes = std::fs::read(&file).unwrap();
 
@@ -138,27 +195,46 @@ fn corrupt_and_mismatched_checkpoints_are_clear_errors() {
     std::fs::write(&file, &bytes[..bytes.len() / 2]).unwrap();
     let (_vm, _m) = Llama::init(&model_cfg(), 0).unwrap();
     let vm: VarMap = _vm;
-    let err = checkpoint::load_weights_into(&model_cfg(), &vm, &file).unwrap_err().to_string();
-    assert!(err.contains("model.safetensors") && err.contains("corrupt"), "{err}");
+    let err = checkpoint::load_weights_into(&model_cfg(), &vm, &file)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("model.safetensors") && err.contains("corrupt"),
+        "{err}"
+    );
 
     // Garbage file.
     std::fs::write(&file, b"\x00\x01not a safetensors file").unwrap();
-    let err = checkpoint::load_weights_into(&model_cfg(), &vm, &file).unwrap_err().to_string();
+    let err = checkpoint::load_weights_into(&model_cfg(), &vm, &file)
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("model.safetensors"), "{err}");
 
     // Weights that do not match the config.
     std::fs::write(&file, &bytes).unwrap();
     let other = LlamaConfig::tiny(16, 64, 2, 4);
     let (vm2, _m2) = Llama::init(&other, 0).unwrap();
-    let err = checkpoint::load_weights_into(&other, &vm2, &file).unwrap_err().to_string();
-    assert!(err.contains("shape") && err.contains("model.safetensors"), "{err}");
+    let err = checkpoint::load_weights_into(&other, &vm2, &file)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("shape") && err.contains("model.safetensors"),
+        "{err}"
+    );
 }
 
 #[test]
 fn token_outside_vocab_is_rejected() {
     let dir = tempfile::tempdir().unwrap();
-    let err = pretrain(&model_cfg(), &train_cfg(), &stream(3000, 40, 1), &stream(400, 16, 2), dir.path(), RunOptions::default())
-        .unwrap_err()
-        .to_string();
+    let err = pretrain(
+        &model_cfg(),
+        &train_cfg(),
+        &stream(3000, 40, 1),
+        &stream(400, 16, 2),
+        dir.path(),
+        RunOptions::default(),
+    )
+    .unwrap_err()
+    .to_string();
     assert!(err.contains("outside the model's vocabulary"), "{err}");
 }

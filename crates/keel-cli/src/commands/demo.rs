@@ -58,7 +58,11 @@ fn plan(args: &DemoArgs) -> Plan {
         pretrain.max_steps = s;
     }
     Plan {
-        world: if tiny { WorldConfig::tiny() } else { WorldConfig::default() },
+        world: if tiny {
+            WorldConfig::tiny()
+        } else {
+            WorldConfig::default()
+        },
         vocab: if tiny { 512 } else { 2048 },
         d_model: if tiny { 64 } else { 128 },
         layers: if tiny { 2 } else { 4 },
@@ -80,8 +84,15 @@ pub fn fact_completion_accuracy(
     for r in rows {
         // Documents start right after an EOS in pretraining, so prompts do too.
         let mut ids = vec![eos];
-        ids.extend(tok.encode(r.prompt.as_str(), false).map_err(anyhow::Error::msg)?.get_ids());
-        let answer_len = tok.encode(r.answer.as_str(), false).map_err(anyhow::Error::msg)?.len();
+        ids.extend(
+            tok.encode(r.prompt.as_str(), false)
+                .map_err(anyhow::Error::msg)?
+                .get_ids(),
+        );
+        let answer_len = tok
+            .encode(r.answer.as_str(), false)
+            .map_err(anyhow::Error::msg)?
+            .len();
         let params = SamplingParams {
             stop_token_ids: vec![eos],
             ..SamplingParams::greedy(answer_len + 2)
@@ -96,11 +107,20 @@ pub fn fact_completion_accuracy(
     Ok((correct, rows.len()))
 }
 
-fn samples(model: &Llama, tok: &tokenizers::Tokenizer, eos: u32, prompts: &[String]) -> Result<Vec<(String, String)>> {
+fn samples(
+    model: &Llama,
+    tok: &tokenizers::Tokenizer,
+    eos: u32,
+    prompts: &[String],
+) -> Result<Vec<(String, String)>> {
     let mut out = Vec::new();
     for p in prompts {
         let mut ids = vec![eos];
-        ids.extend(tok.encode(p.as_str(), false).map_err(anyhow::Error::msg)?.get_ids());
+        ids.extend(
+            tok.encode(p.as_str(), false)
+                .map_err(anyhow::Error::msg)?
+                .get_ids(),
+        );
         let params = SamplingParams {
             stop_token_ids: vec![eos],
             ..SamplingParams::greedy(40)
@@ -124,7 +144,11 @@ pub fn run(args: DemoArgs) -> Result<()> {
     let total = 5;
     let mut summary = String::new();
     writeln!(summary, "# Keel demo run\n")?;
-    writeln!(summary, "Seed {}, size `{}`. Every figure below comes from this run.\n", args.seed, args.size)?;
+    writeln!(
+        summary,
+        "Seed {}, size `{}`. Every figure below comes from this run.\n",
+        args.seed, args.size
+    )?;
     writeln!(summary, "| stage | result | time |\n|---|---|---|")?;
 
     // 1. World.
@@ -144,7 +168,10 @@ pub fn run(args: DemoArgs) -> Result<()> {
 
     // 2. Tokenizer.
     let t = stage(2, total, "tokenizer: training byte-level BPE");
-    let tok = keel_data::tokenizer::train_tokenizer(w.corpus.train.iter().map(|d| d.text.as_str()), p.vocab)?;
+    let tok = keel_data::tokenizer::train_tokenizer(
+        w.corpus.train.iter().map(|d| d.text.as_str()),
+        p.vocab,
+    )?;
     let tok_path = out.join("tokenizer.json");
     keel_data::tokenizer::save_tokenizer(&tok, &tok_path)?;
     let eos = super::pretrain::eos_id(&tok, &tok_path)?;
@@ -163,7 +190,11 @@ pub fn run(args: DemoArgs) -> Result<()> {
     )?;
 
     // 3. Pretraining.
-    let t = stage(3, total, "pretrain: next-token prediction on the world corpus");
+    let t = stage(
+        3,
+        total,
+        "pretrain: next-token prediction on the world corpus",
+    );
     let mut mcfg = LlamaConfig::tiny(tok.get_vocab_size(true), p.d_model, p.layers, p.heads);
     mcfg.max_position_embeddings = 512;
     mcfg.eos_token_id = Some(eos);
@@ -182,7 +213,9 @@ pub fn run(args: DemoArgs) -> Result<()> {
             ..Default::default()
         },
     )?;
-    let v = outcome.validation.context("pretraining ended without an evaluation")?;
+    let v = outcome
+        .validation
+        .context("pretraining ended without an evaluation")?;
     writeln!(
         summary,
         "| pretrain | {} params, {} steps, train loss {:.3}, {:.0} tokens/s | {:.1}s |",
@@ -196,12 +229,30 @@ pub fn run(args: DemoArgs) -> Result<()> {
     // 4. Base-model evaluation.
     let t = stage(4, total, "evaluate: base model");
     let model = load_checkpoint_model(&outcome.final_checkpoint)?;
-    let test_cloze: Vec<_> = w.banks(Split::Test).facts.iter().filter(|r| r.heldout_phrasing).take(p.cloze_items).cloned().collect();
-    let train_cloze: Vec<_> = w.banks(Split::Train).facts.iter().take(p.cloze_items).cloned().collect();
+    let test_cloze: Vec<_> = w
+        .banks(Split::Test)
+        .facts
+        .iter()
+        .filter(|r| r.heldout_phrasing)
+        .take(p.cloze_items)
+        .cloned()
+        .collect();
+    let train_cloze: Vec<_> = w
+        .banks(Split::Train)
+        .facts
+        .iter()
+        .take(p.cloze_items)
+        .cloned()
+        .collect();
     let (tc, tn) = fact_completion_accuracy(&model, &tok, eos, &test_cloze)?;
     let (rc, rn) = fact_completion_accuracy(&model, &tok, eos, &train_cloze)?;
     let untrained = Llama::init(&mcfg, args.seed.wrapping_add(1))?.1;
-    let before = keel_train::pretrain::evaluate(&untrained, &val, p.pretrain.seq_len, p.pretrain.eval_windows)?;
+    let before = keel_train::pretrain::evaluate(
+        &untrained,
+        &val,
+        p.pretrain.seq_len,
+        p.pretrain.eval_windows,
+    )?;
     writeln!(
         summary,
         "| base eval | validation bits/byte {:.3} (untrained {:.3}); fact completion: test split, held-out phrasings {}/{} = {:.1}%, train split {}/{} = {:.1}% | {:.1}s |",
@@ -218,14 +269,32 @@ pub fn run(args: DemoArgs) -> Result<()> {
 
     // 5. Samples.
     let t = stage(5, total, "samples: greedy continuations");
-    let prompts: Vec<String> = test_cloze.iter().take(4).map(|r| r.prompt.clone()).collect();
+    let prompts: Vec<String> = test_cloze
+        .iter()
+        .take(4)
+        .map(|r| r.prompt.clone())
+        .collect();
     let s = samples(&model, &tok, eos, &prompts)?;
-    writeln!(summary, "| samples | {} greedy continuations below | {:.1}s |\n", s.len(), t.elapsed().as_secs_f64())?;
+    writeln!(
+        summary,
+        "| samples | {} greedy continuations below | {:.1}s |\n",
+        s.len(),
+        t.elapsed().as_secs_f64()
+    )?;
     writeln!(summary, "## Samples (greedy, base model)\n")?;
     for (prompt, text) in &s {
-        writeln!(summary, "- **{}**{}", prompt.trim(), text.replace('\n', " "))?;
+        writeln!(
+            summary,
+            "- **{}**{}",
+            prompt.trim(),
+            text.replace('\n', " ")
+        )?;
     }
-    writeln!(summary, "\nTotal time {:.1}s. Metrics per step: `pretrain/metrics.jsonl`.", started.elapsed().as_secs_f64())?;
+    writeln!(
+        summary,
+        "\nTotal time {:.1}s. Metrics per step: `pretrain/metrics.jsonl`.",
+        started.elapsed().as_secs_f64()
+    )?;
     keel_core::artifact::write_atomic(&out.join("summary.md"), summary.as_bytes())?;
     println!("{summary}");
     eprintln!("summary written to {}", out.join("summary.md").display());
@@ -245,6 +314,7 @@ pub fn load_checkpoint_model(dir: &Path) -> Result<Llama> {
     let (cfg, _) = keel_train::checkpoint::read_meta(dir)?;
     let (vm, _) = Llama::init(&cfg, 0)?;
     keel_train::checkpoint::load_weights_into(&cfg, &vm, &dir.join("model.safetensors"))?;
-    let vb = candle_nn::VarBuilder::from_varmap(&vm, candle_core::DType::F32, &candle_core::Device::Cpu);
+    let vb =
+        candle_nn::VarBuilder::from_varmap(&vm, candle_core::DType::F32, &candle_core::Device::Cpu);
     Ok(Llama::load(&cfg, vb)?)
 }

@@ -50,12 +50,21 @@ pub struct PretrainArgs {
 
 /// The end-of-text token of a tokenizer: Keel's own, or the usual names in HF tokenizers.
 pub fn eos_id(tok: &tokenizers::Tokenizer, path: &Path) -> Result<u32> {
-    for name in ["<|eos|>", "<|endoftext|>", "</s>", "<|im_end|>", "<|end_of_text|>"] {
+    for name in [
+        "<|eos|>",
+        "<|endoftext|>",
+        "</s>",
+        "<|im_end|>",
+        "<|end_of_text|>",
+    ] {
         if let Some(id) = tok.token_to_id(name) {
             return Ok(id);
         }
     }
-    bail!("{}: no end-of-text token (<|eos|>, <|endoftext|>, </s>) in the vocabulary", path.display())
+    bail!(
+        "{}: no end-of-text token (<|eos|>, <|endoftext|>, </s>) in the vocabulary",
+        path.display()
+    )
 }
 
 pub fn load_tokenizer(path: &Path) -> Result<tokenizers::Tokenizer> {
@@ -65,8 +74,10 @@ pub fn load_tokenizer(path: &Path) -> Result<tokenizers::Tokenizer> {
 
 pub fn train_config(args: &PretrainArgs) -> Result<PretrainConfig> {
     let mut cfg: PretrainConfig = match &args.config {
-        Some(p) => serde_json::from_slice(&std::fs::read(p).with_context(|| p.display().to_string())?)
-            .with_context(|| format!("{}: invalid training config", p.display()))?,
+        Some(p) => {
+            serde_json::from_slice(&std::fs::read(p).with_context(|| p.display().to_string())?)
+                .with_context(|| format!("{}: invalid training config", p.display()))?
+        }
         None => PretrainConfig::default(),
     };
     if let Some(v) = args.steps {
@@ -94,7 +105,12 @@ pub fn run(args: PretrainArgs) -> Result<()> {
     let tok = load_tokenizer(&args.tokenizer)?;
     let eos = eos_id(&tok, &args.tokenizer)?;
     let cfg = train_config(&args)?;
-    let mut model_cfg = LlamaConfig::tiny(tok.get_vocab_size(true), args.d_model, args.layers, args.heads);
+    let mut model_cfg = LlamaConfig::tiny(
+        tok.get_vocab_size(true),
+        args.d_model,
+        args.layers,
+        args.heads,
+    );
     model_cfg.max_position_embeddings = model_cfg.max_position_embeddings.max(cfg.seq_len);
     model_cfg.eos_token_id = Some(eos);
     model_cfg.bos_token_id = tok.token_to_id("<|bos|>");
