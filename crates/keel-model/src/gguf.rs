@@ -102,7 +102,9 @@ fn md_usize(md: &HashMap<String, Value>, key: &str) -> std::result::Result<usize
 
 fn md_f64(md: &HashMap<String, Value>, key: &str) -> Option<std::result::Result<f64, String>> {
     md.get(key).map(|v| match v {
-        Value::F32(x) => Ok(*x as f64),
+        // Shortest decimal that round-trips the f32 (1e-5, not 9.999999747378752e-6), so
+        // exported config.json files carry the value the model was trained with.
+        Value::F32(x) => Ok(x.to_string().parse::<f64>().unwrap_or(*x as f64)),
         Value::F64(x) => Ok(*x),
         _ => Err(format!("metadata {key} is not a float ({v:?})")),
     })

@@ -156,7 +156,7 @@ fn logits_match_candle_transformers_quantized_llama() {
 #[test]
 fn tokenizer_matches_reference_ids_and_round_trips() {
     let Some(m) = model() else { return };
-    // Expected ids from an independent implementation: OpenAI's GPT-2 byte-level BPE
+    // Expected ids from an independent implementation (tests/ref_tokenize.py): GPT-2 byte-level BPE
     // algorithm in Python with llama.cpp's "smollm" pre-tokenizer regexes (split every
     // digit, then GPT-2's split), reading the vocabulary and merges from this GGUF.
     let cases: [(&str, &[u32]); 4] = [
