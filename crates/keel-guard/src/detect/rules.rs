@@ -8,7 +8,7 @@ use crate::decode::rot13_char;
 use crate::normalize::{normalize, NormText};
 use crate::policy::RuleDef;
 use aho_corasick::{AhoCorasick, MatchKind};
-use regex::{Regex, RegexSet};
+use regex::{Regex, RegexBuilder, RegexSet, RegexSetBuilder};
 
 /// A match in the normalised view.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -61,10 +61,16 @@ impl RuleMatcher {
                 }
             }
         }
-        let set = RegexSet::new(&pats)?;
+        // ASCII classes: the normalised view is ASCII words for Latin text, and Unicode `\w`
+        // and `\b` multiply lazy-DFA states until the cache thrashes and matching falls back
+        // to the slow NFA simulation.
+        let set = RegexSetBuilder::new(&pats)
+            .unicode(false)
+            .dfa_size_limit(64 << 20)
+            .build()?;
         let regexes = pats
             .iter()
-            .map(|p| Regex::new(p))
+            .map(|p| RegexBuilder::new(p).unicode(false).build())
             .collect::<Result<Vec<_>, _>>()?;
         let ac = if words.is_empty() {
             None

@@ -332,7 +332,10 @@ impl Parser<'_> {
             _ => {}
         }
         if let Some(p) = &pattern {
-            regex::Regex::new(p)
+            // Compiled exactly as the engine compiles it (ASCII mode).
+            regex::RegexBuilder::new(p)
+                .unicode(false)
+                .build()
                 .map_err(|e| self.err(&k("pattern"), format!("invalid regex: {e}")))?;
         }
         for (i, term) in terms.iter().enumerate() {
