@@ -35,6 +35,12 @@ enum Command {
     /// Benchmarks: training and generation throughput, against the PyTorch reference.
     #[command(subcommand)]
     Bench(commands::bench::BenchCmd),
+    /// Generate text from a model (Keel checkpoint, HF directory or GGUF file).
+    Generate(commands::generate::GenerateArgs),
+    /// Interactive chat with a model through its chat template.
+    Chat(commands::chat::ChatArgs),
+    /// Export a model (GGUF or checkpoint) as a Hugging Face safetensors directory.
+    Export(commands::export::ExportArgs),
     /// Supervised fine-tuning on chat demonstrations, loss on assistant tokens only.
     Sft(commands::sft::SftArgs),
     /// Evaluate a target (endpoint or local model) on a suite.
@@ -64,6 +70,9 @@ fn main() -> std::process::ExitCode {
         Command::Pretrain(a) => commands::pretrain::run(a),
         Command::Guard(c) => commands::guard::run(c),
         Command::Bench(c) => commands::bench::run(c),
+        Command::Generate(a) => commands::generate::run(a),
+        Command::Chat(a) => commands::chat::run(a),
+        Command::Export(a) => commands::export::run(a),
         Command::Sft(a) => commands::sft::run(a),
         Command::Eval(a) => commands::eval::run(a),
         Command::Redteam(a) => commands::redteam::run(a),

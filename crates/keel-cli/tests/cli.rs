@@ -34,6 +34,37 @@ fn tiny_demo_runs_every_stage_and_writes_a_summary() {
     assert!(out.join("pretrain/checkpoints/latest").exists());
     let metrics = std::fs::read_to_string(out.join("pretrain/metrics.jsonl")).unwrap();
     assert!(metrics.lines().any(|l| l.contains("val_bpb")));
+
+    // The final checkpoint exports to an HF directory that `keel generate` can run.
+    let latest = std::fs::read_to_string(out.join("pretrain/checkpoints/latest")).unwrap();
+    let ckpt = out.join("pretrain/checkpoints").join(latest.trim());
+    let hf = dir.path().join("hf");
+    let o = keel()
+        .arg("export")
+        .arg("--model")
+        .arg(&ckpt)
+        .arg("--out")
+        .arg(&hf)
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "export failed: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(hf.join("model.safetensors").exists() && hf.join("config.json").exists());
+    let o = keel()
+        .arg("generate")
+        .arg("--model")
+        .arg(&hf)
+        .args(["--prompt", "The town of", "--max-tokens", "5"])
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "generate failed: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
 }
 
 #[test]
