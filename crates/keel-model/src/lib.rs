@@ -7,8 +7,8 @@
 //! - [`load`]: real models from GGUF ([`gguf`]) or HF safetensors directories ([`hf`]),
 //!   with tokenizer and [`chat_template`]; [`generate`]: KV-cache sampling.
 
-pub mod chat_template;
 pub mod bench;
+pub mod chat_template;
 pub mod config;
 pub mod error;
 pub mod generate;
