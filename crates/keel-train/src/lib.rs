@@ -6,7 +6,6 @@
 //! [`metrics`] (JSONL log) — so resume, NaN guard and logging behave identically everywhere.
 
 pub mod checkpoint;
-pub mod corpus;
 pub mod data;
 pub mod error;
 pub mod metrics;

@@ -1,15 +1,15 @@
 //! `keel pretrain`: next-token prediction on a text corpus, from scratch.
 
 use anyhow::{bail, Context, Result};
+use keel_data::tokenizer::read_corpus_files;
 use keel_model::LlamaConfig;
-use keel_train::corpus::read_corpus;
 use keel_train::data::TokenStream;
 use keel_train::pretrain::{pretrain, PretrainConfig, RunOptions};
 use std::path::{Path, PathBuf};
 
 #[derive(clap::Args, Debug)]
 pub struct PretrainArgs {
-    /// Training corpus files: `{"text": …}` JSONL or plain text (blank-line separated).
+    /// Training corpus files: `{"text": …}` JSONL (one document per row) or UTF-8 text (one document per file).
     #[arg(long, required = true, num_args = 1..)]
     pub corpus: Vec<PathBuf>,
     /// Validation corpus files (same formats), for validation loss and bits per byte.
@@ -116,8 +116,8 @@ pub fn run(args: PretrainArgs) -> Result<()> {
     model_cfg.bos_token_id = tok.token_to_id("<|bos|>");
     model_cfg.validate()?;
 
-    let train = TokenStream::from_docs(&tok, &read_corpus(&args.corpus)?, eos)?;
-    let val = TokenStream::from_docs(&tok, &read_corpus(&args.validation)?, eos)?;
+    let train = TokenStream::from_docs(&tok, &read_corpus_files(&args.corpus)?, eos)?;
+    let val = TokenStream::from_docs(&tok, &read_corpus_files(&args.validation)?, eos)?;
     eprintln!(
         "pretrain: {} params, {} train tokens, {} validation tokens, {} steps × {} tokens",
         model_cfg.num_params(),
