@@ -247,6 +247,12 @@ impl Llama {
         ops::rms_norm(&x, &self.final_norm, eps)
     }
 
+    /// The LM head `[vocab, d]` (the embedding matrix when tied): for trainers that fuse
+    /// their own head-side loss (per-token log-probs, value heads).
+    pub fn lm_head(&self) -> &Tensor {
+        &self.lm_head
+    }
+
     /// Logits `[b, t, vocab]`.
     pub fn forward(
         &self,
