@@ -1,4 +1,5 @@
-//! SFT dataset formats: the JSONL shapes TRL users already have.
+//! SFT dataset formats: the shapes TRL users already have, in JSONL or Parquet (the on-disk
+//! format of Hugging Face `datasets`; see [`crate::parquet`]).
 //!
 //! - conversational: `{"messages": [{"role": "system"|"user"|"assistant", "content": "…"}, …]}`
 //! - prompt-completion: `{"prompt": "…", "completion": "…"}` (optional `"system"`); the
@@ -8,8 +9,8 @@
 //! Field names can be remapped (`--input-key`/`--output-key`, as in OpenRLHF). Every row is
 //! validated before any training: each bad row becomes a [`BadRow`] naming `file:line`, the
 //! field and the reason. By default bad rows are skipped and counted; `strict` turns the first
-//! into an error. Parquet is not read: it would need the arrow/parquet crates, too heavy for
-//! this workspace; convert with `datasets`' `to_json(lines=True)`.
+//! into an error. A file is Parquet when it starts with Parquet's `PAR1` magic; there `line` is
+//! the 0-based row index (as in `ds[i]`) and reports say `file:row N`.
 
 use crate::chat::{
     check_turns, fit_length, ChatExample, KeelChatTemplate, Message, Role, TokenizedExample,
@@ -84,7 +85,16 @@ pub enum BadReason {
     TooLong,
 }
 
-/// One rejected row: `file:line: field `f`: reason: message`.
+/// What [`BadRow::line`] counts: 1-based JSONL lines or 0-based Parquet rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RowUnit {
+    #[default]
+    Line,
+    Row,
+}
+
+/// One rejected row: `file:line: field `f`: reason: message` (`file:row N: …` for Parquet).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BadRow {
     pub path: PathBuf,
@@ -92,13 +102,19 @@ pub struct BadRow {
     pub field: String,
     pub reason: BadReason,
     pub message: String,
+    #[serde(default)]
+    pub unit: RowUnit,
 }
 
 impl std::fmt::Display for BadRow {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let row = match self.unit {
+            RowUnit::Line => "",
+            RowUnit::Row => "row ",
+        };
         write!(
             f,
-            "{}:{}: field `{}`: {:?}: {}",
+            "{}:{row}{}: field `{}`: {:?}: {}",
             self.path.display(),
             self.line,
             self.field,
@@ -109,12 +125,21 @@ impl std::fmt::Display for BadRow {
 }
 
 impl BadRow {
-    fn into_error(self) -> DataError {
-        DataError::Field {
-            path: self.path,
-            line: self.line,
-            field: self.field,
-            message: format!("{:?}: {}", self.reason, self.message),
+    pub fn into_error(self) -> DataError {
+        match self.unit {
+            RowUnit::Line => DataError::Field {
+                path: self.path,
+                line: self.line,
+                field: self.field,
+                message: format!("{:?}: {}", self.reason, self.message),
+            },
+            RowUnit::Row => DataError::Invalid {
+                message: format!(
+                    "row {}: field `{}`: {:?}: {}",
+                    self.line, self.field, self.reason, self.message
+                ),
+                path: self.path,
+            },
         }
     }
 }
@@ -125,6 +150,8 @@ pub struct SourcedExample {
     pub path: PathBuf,
     pub line: usize,
     pub example: ChatExample,
+    /// Whether `line` is a JSONL line or a Parquet row index.
+    pub unit: RowUnit,
 }
 
 /// A loaded dataset file: good rows and rejected rows.
@@ -149,50 +176,93 @@ pub fn count_reasons(bad: &[BadRow]) -> BTreeMap<BadReason, usize> {
     m
 }
 
-/// Read and validate a JSONL file.
+/// Read and validate a dataset file: Parquet if it starts with `PAR1`, JSONL otherwise.
 pub fn load_dataset(path: &Path, opts: &LoadOptions) -> Result<Dataset> {
     let bytes = std::fs::read(path).map_err(|e| DataError::io(path, e))?;
+    if crate::parquet::is_parquet(&bytes) {
+        let rows = crate::parquet::parquet_rows(path, bytes)?;
+        return validate_rows(path, RowUnit::Row, rows, opts);
+    }
     parse_dataset(path, &bytes, opts)
+}
+
+/// Validate rows already decoded to JSON values (`(position, row)`), e.g. from Parquet.
+pub fn validate_rows(
+    path: &Path,
+    unit: RowUnit,
+    rows: impl IntoIterator<Item = (usize, Value)>,
+    opts: &LoadOptions,
+) -> Result<Dataset> {
+    let mut ds = Dataset::default();
+    for (line, value) in rows {
+        let parsed = match value {
+            Value::Object(obj) => parse_row(&obj, opts),
+            _ => Err((
+                "<row>".into(),
+                BadReason::NotAnObject,
+                "a row must be an object".into(),
+            )),
+        };
+        push_parsed(&mut ds, path, line, unit, parsed, opts.strict)?;
+    }
+    Ok(ds)
+}
+
+fn push_parsed(
+    ds: &mut Dataset,
+    path: &Path,
+    line: usize,
+    unit: RowUnit,
+    parsed: std::result::Result<ChatExample, RowErr>,
+    strict: bool,
+) -> Result<()> {
+    match parsed {
+        Ok(example) => ds.examples.push(SourcedExample {
+            path: path.to_path_buf(),
+            line,
+            example,
+            unit,
+        }),
+        Err((field, reason, message)) => {
+            let b = BadRow {
+                path: path.to_path_buf(),
+                line,
+                field,
+                reason,
+                message,
+                unit,
+            };
+            if strict {
+                return Err(b.into_error());
+            }
+            ds.bad.push(b);
+        }
+    }
+    Ok(())
 }
 
 /// Parse and validate JSONL `bytes`; `path` names the source in reports.
 pub fn parse_dataset(path: &Path, bytes: &[u8], opts: &LoadOptions) -> Result<Dataset> {
     let mut ds = Dataset::default();
     for (i, raw) in bytes.split(|&b| b == b'\n').enumerate() {
-        let line = i + 1;
-        let bad = |field: &str, reason, message: String| BadRow {
-            path: path.to_path_buf(),
-            line,
-            field: field.to_string(),
-            reason,
-            message,
-        };
         let parsed = match std::str::from_utf8(raw) {
-            Err(e) => Err(bad(
-                "<row>",
+            Err(e) => Err((
+                "<row>".into(),
                 BadReason::NotUtf8,
                 format!("not valid UTF-8: {e}"),
             )),
             Ok(text) if text.trim().is_empty() => continue,
             Ok(text) => match serde_json::from_str::<Value>(text.trim_end_matches('\r')) {
-                Err(e) => Err(bad("<row>", BadReason::BadJson, e.to_string())),
-                Ok(Value::Object(obj)) => parse_row(&obj, opts).map_err(|(f, r, m)| bad(&f, r, m)),
-                Ok(_) => Err(bad(
-                    "<row>",
+                Err(e) => Err(("<row>".into(), BadReason::BadJson, e.to_string())),
+                Ok(Value::Object(obj)) => parse_row(&obj, opts),
+                Ok(_) => Err((
+                    "<row>".into(),
                     BadReason::NotAnObject,
                     "a row must be a JSON object".into(),
                 )),
             },
         };
-        match parsed {
-            Ok(example) => ds.examples.push(SourcedExample {
-                path: path.to_path_buf(),
-                line,
-                example,
-            }),
-            Err(b) if opts.strict => return Err(b.into_error()),
-            Err(b) => ds.bad.push(b),
-        }
+        push_parsed(&mut ds, path, i + 1, RowUnit::Line, parsed, opts.strict)?;
     }
     Ok(ds)
 }
@@ -402,6 +472,7 @@ pub fn prepare(
                 let b = BadRow {
                     path: s.path.clone(),
                     line: s.line,
+                    unit: s.unit,
                     field: field.into(),
                     reason: BadReason::TooLong,
                     message: format!(

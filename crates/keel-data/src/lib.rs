@@ -6,12 +6,15 @@
 //! - [`tokenizer`]: byte-level BPE training and the [`tokenizer::KeelTokenizer`] wrapper.
 //! - [`formats`]: SFT datasets in TRL's JSONL shapes, validated row by row; [`chat`]: Keel's
 //!   chat template with its loss mask; [`sft_mix`]: the world's helpful + safety SFT mix.
+//! - [`parquet`]: Parquet datasets (Hugging Face `datasets`' on-disk format), read through the
+//!   same validation as JSONL.
 //! - [`error`]: [`DataError`], the error type of this crate.
 
 pub mod chat;
 pub mod error;
 pub mod formats;
 pub mod jsonl;
+pub mod parquet;
 pub mod sft_mix;
 pub mod tokenizer;
 pub mod world;
