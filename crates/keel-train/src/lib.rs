@@ -12,6 +12,7 @@ pub mod metrics;
 pub mod optim;
 pub mod pretrain;
 pub mod progress;
+pub mod rl;
 pub mod schedule;
 pub mod sft;
 pub mod sft_batch;
