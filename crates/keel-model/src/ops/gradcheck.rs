@@ -340,6 +340,39 @@ fn cross_entropy_rejects_out_of_range_targets() {
     assert!(err.contains("outside the vocabulary"), "{err}");
 }
 
+#[test]
+fn token_logprobs_gradients_across_chunks() {
+    use super::token_logprobs::{reference_token_logprobs, token_logprobs_chunked};
+    let targets = Tensor::new(&[3u32, 0, 10, 4, 4, 7, 1], &Device::Cpu).unwrap();
+    let h = rand_t(&[7, 6], 23);
+    let w = (rand_t(&[11, 6], 24) * 2.0).unwrap();
+    // Chunks of 3 rows (7 = 3 + 3 + 1) and one chunk for all rows.
+    for chunk in [3, 64] {
+        let (t1, t2) = (targets.clone(), targets.clone());
+        full_check(
+            &move |x| token_logprobs_chunked(&x[0], &x[1], &t1, chunk),
+            &move |x| reference_token_logprobs(&r::linear(&x[0], &x[1])?, &t2),
+            &[h.clone(), w.clone()],
+        );
+    }
+    // Matches minus the per-row cross-entropy of the same logits.
+    let lp = token_logprobs(&h, &w, &targets).unwrap();
+    let logits = r::linear(&h, &w).unwrap();
+    for i in 0..7 {
+        let row = logits.narrow(0, i, 1).unwrap();
+        let ti = targets.narrow(0, i, 1).unwrap();
+        let ce = cross_entropy(&row, &ti, None)
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap();
+        let got = lp.get(i).unwrap().to_scalar::<f32>().unwrap();
+        assert!((got + ce).abs() < 1e-5, "row {i}: {got} vs -{ce}");
+    }
+    let bad = Tensor::new(&[11u32, 0, 0, 0, 0, 0, 0], &Device::Cpu).unwrap();
+    let err = token_logprobs(&h, &w, &bad).unwrap_err().to_string();
+    assert!(err.contains("outside the vocabulary"), "{err}");
+}
+
 /// `x²` with a backward that is 5% too large.
 struct WrongSquare;
 impl CustomOp1 for WrongSquare {

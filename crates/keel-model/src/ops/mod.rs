@@ -19,6 +19,7 @@ pub mod reference;
 pub mod rms_norm;
 pub mod rope;
 pub mod swiglu;
+pub mod token_logprobs;
 
 #[cfg(test)]
 mod gradcheck;
@@ -29,3 +30,4 @@ pub use linear::{linear, linear_residual};
 pub use rms_norm::rms_norm;
 pub use rope::{rope, RopeTables};
 pub use swiglu::{swiglu, swiglu_mlp};
+pub use token_logprobs::token_logprobs;
