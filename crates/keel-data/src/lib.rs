@@ -14,6 +14,7 @@ pub mod chat;
 pub mod error;
 pub mod formats;
 pub mod jsonl;
+pub mod preference;
 pub mod parquet;
 pub mod sft_mix;
 pub mod tokenizer;
