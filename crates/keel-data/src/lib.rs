@@ -8,9 +8,11 @@
 //!   chat template with its loss mask; [`sft_mix`]: the world's helpful + safety SFT mix.
 //! - [`parquet`]: Parquet datasets (Hugging Face `datasets`' on-disk format), read through the
 //!   same validation as JSONL.
+//! - [`curate`]: filters, exact/near deduplication, decontamination and mixing, with a report.
 //! - [`error`]: [`DataError`], the error type of this crate.
 
 pub mod chat;
+pub mod curate;
 pub mod error;
 pub mod formats;
 pub mod jsonl;
