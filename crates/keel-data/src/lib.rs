@@ -9,6 +9,7 @@
 //! - [`parquet`]: Parquet datasets (Hugging Face `datasets`' on-disk format), read through the
 //!   same validation as JSONL.
 //! - [`curate`]: filters, exact/near deduplication, decontamination and mixing, with a report.
+//! - [`render`]: which tokens an example trains on, for Keel's or a model's Jinja template.
 //! - [`error`]: [`DataError`], the error type of this crate.
 
 pub mod chat;
@@ -18,6 +19,7 @@ pub mod formats;
 pub mod jsonl;
 pub mod preference;
 pub mod parquet;
+pub mod render;
 pub mod sft_mix;
 pub mod tokenizer;
 pub mod world;

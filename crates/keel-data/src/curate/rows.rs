@@ -155,18 +155,50 @@ pub fn load_rows(
 
 /// `line → category` for rows whose `key` is a string (other rows have none).
 fn categories(path: &Path, key: &str) -> Result<HashMap<usize, String>> {
-    let bytes = std::fs::read(path).map_err(|e| DataError::io(path, e))?;
-    let rows: Vec<(usize, Value)> = if crate::parquet::is_parquet(&bytes) {
-        crate::parquet::parquet_rows(path, bytes)?
-    } else {
-        bytes
-            .split(|&b| b == b'\n')
-            .enumerate()
-            .filter_map(|(i, l)| serde_json::from_slice(l).ok().map(|v| (i + 1, v)))
-            .collect()
-    };
-    Ok(rows
+    Ok(raw_rows(path)?
         .into_iter()
         .filter_map(|(i, v)| Some((i, v.get(key)?.as_str()?.to_string())))
         .collect())
+}
+
+/// Rows as JSON values keyed like [`load_dataset`] (JSONL line or Parquet row); lines that do
+/// not parse are left out (validation reports them).
+fn raw_rows(path: &Path) -> Result<Vec<(usize, Value)>> {
+    let bytes = std::fs::read(path).map_err(|e| DataError::io(path, e))?;
+    if crate::parquet::is_parquet(&bytes) {
+        return crate::parquet::parquet_rows(path, bytes);
+    }
+    Ok(bytes
+        .split(|&b| b == b'\n')
+        .enumerate()
+        .filter_map(|(i, l)| serde_json::from_slice(l).ok().map(|v| (i + 1, v)))
+        .collect())
+}
+
+/// An eval set from a JSONL or Parquet file: per row, the string field `key` if present, else
+/// the user turns of `messages`, else `text`. Rows with none of these are skipped.
+pub fn load_eval_set(path: &Path, key: &str) -> Result<EvalSet> {
+    let texts = raw_rows(path)?
+        .into_iter()
+        .filter_map(|(_, v)| eval_text(&v, key))
+        .collect();
+    Ok(EvalSet {
+        name: path.display().to_string(),
+        texts,
+    })
+}
+
+fn eval_text(v: &Value, key: &str) -> Option<String> {
+    if let Some(s) = v.get(key).and_then(Value::as_str) {
+        return Some(s.to_string());
+    }
+    if let Some(ms) = v.get("messages").and_then(Value::as_array) {
+        let users: Vec<&str> = ms
+            .iter()
+            .filter(|m| m.get("role").and_then(Value::as_str) == Some("user"))
+            .filter_map(|m| m.get("content").and_then(Value::as_str))
+            .collect();
+        return (!users.is_empty()).then(|| users.join("\n"));
+    }
+    v.get("text").and_then(Value::as_str).map(str::to_string)
 }
