@@ -18,6 +18,7 @@ pub mod hf;
 pub mod llama;
 pub mod load;
 pub mod ops;
+pub mod reward_head;
 
 pub use config::LlamaConfig;
 pub use error::{ModelError, Result};
