@@ -8,9 +8,13 @@
 //! - [`scorers`], [`refusal`], [`mc`], [`reward`], [`judge`], [`winrate`]: three-valued
 //!   per-item scoring (pass / fail / unscored) and judges.
 //! - [`metrics`], [`stats`]: aggregates with Wilson / bootstrap intervals, Cohen's kappa.
+//! - [`runlog`], [`report`], [`compare`]: results into `run.json`; model card + HTML report;
+//!   run-to-run comparison with a regression gate. [`pairwise`]: win rates between two runs;
+//!   [`target_spec`]: `endpoint:URL#MODEL` / `local:PATH` judge specs.
 //! - [`redteam`]: attack library, PAIR-style iterative attacker, garak-compatible reports.
 
 pub mod builtin;
+pub mod compare;
 pub mod error;
 pub mod evaluate;
 pub mod generator;
@@ -22,14 +26,18 @@ pub mod local;
 pub mod mc;
 pub mod metrics;
 pub mod openai;
+pub mod pairwise;
 pub mod record;
 pub mod redteam;
 pub mod refusal;
+pub mod report;
 pub mod reward;
+pub mod runlog;
 pub mod runner;
 pub mod scorers;
 pub mod stats;
 pub mod suite;
+pub mod target_spec;
 pub mod winrate;
 
 pub use error::{EvalError, GenError, Result};

@@ -5,19 +5,34 @@
 //! keel eval --suite do_not_answer --data ../shared/data/harmful/do_not_answer.csv --endpoint ... --out ...
 //! keel eval --suite my_suite.toml --endpoint ... --out ...
 //! keel eval --print-suite honesty          # a built-in suite as an editable TOML file
+//! keel eval --suite do_not_answer --data dna.csv --model-path m.gguf --out runs/x/evals \
+//!     --run-dir runs/x --stage base           # also record the metrics in runs/x/run.json
+//! keel eval --suite mt_bench --data q.jsonl --model-path new.gguf --out runs/new \
+//!     --judge endpoint:http://127.0.0.1:8000/v1#judge --versus runs/old/mt_bench
+//!                                             # + pairwise win rate / LC win rate vs old
 //! ```
 //! Results land in `OUT/<suite>/results.jsonl` (a journal: rerunning the same command
 //! resumes where a crashed run stopped) and `OUT/<suite>/metrics.json`.
+//!
+//! Judges: `--judge endpoint:URL[#MODEL]` or `--judge local:PATH` (or the older
+//! `--judge-endpoint URL --judge-model M`) classifies refusals, grades `judge_rating`
+//! suites, and with `--versus` compares answers pairwise (position-swapped). `--reward SPEC`
+//! scores preference suites with that model's log-likelihood instead of the target's.
 
 use anyhow::{bail, Context};
+use keel_core::run_log::PolicyRecord;
 use keel_eval::builtin::{builtin, BUILTIN_SUITES};
 use keel_eval::evaluate::{run_suite, summary_table, EvalContext, RunPaths};
 use keel_eval::guarded::GuardedGenerator;
 use keel_eval::local::LocalModel;
 use keel_eval::refusal::{JudgeRefusalClassifier, RefusalClassifier, StringMatchRefusal};
+use keel_eval::reward::{LoglikScorer, Scorer};
+use keel_eval::runlog::{record_suite, StageInfo};
 use keel_eval::runner::RunConfig;
+use keel_eval::target_spec::ModelSpec;
 use keel_eval::{Generator, OpenAiEndpoint, RetryPolicy, SuiteSpec};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// The target: an OpenAI-compatible endpoint, or a local checkpoint (`--model-path`).
@@ -50,9 +65,10 @@ pub struct EndpointArgs {
 }
 
 impl EndpointArgs {
-    /// The target generator, and whether it runs in-process (then one request at a time:
-    /// candle already uses every core for one forward pass).
-    pub fn target(&self) -> anyhow::Result<(Box<dyn Generator>, bool)> {
+    /// The target generator, whether it runs in-process (then one request at a time:
+    /// candle already uses every core for one forward pass), and the guard policy in front
+    /// of it (profile label + effective policy sha256) if any.
+    pub fn target(&self) -> anyhow::Result<(Box<dyn Generator>, bool, Option<PolicyRecord>)> {
         let (bare, local): (Box<dyn Generator>, bool) = if let Some(p) = &self.model_path {
             (Box::new(LocalModel::load(p)?), true)
         } else {
@@ -62,13 +78,19 @@ impl EndpointArgs {
             }
         };
         if self.guard.is_empty() {
-            return Ok((bare, local));
+            return Ok((bare, local, None));
         }
         let guard = keel_guard::Guard::from_profiles(&self.guard)
             .with_context(|| format!("loading guard profiles {}", self.guard.join(",")))?;
+        let label = self.guard.join("+");
+        let policy = PolicyRecord {
+            name: label.clone(),
+            policy_hash: guard.policy().hash.clone(),
+        };
         Ok((
-            Box::new(GuardedGenerator::new(bare, guard, self.guard.join("+"))),
+            Box::new(GuardedGenerator::new(bare, guard, label)),
             local,
+            Some(policy),
         ))
     }
 
@@ -89,31 +111,72 @@ impl EndpointArgs {
     }
 }
 
-/// A judge model (for refusal classification, ratings, red-team success).
+/// A judge model (for refusal classification, ratings, pairwise comparison, red-team
+/// success). Without one, refusals are string-matched and judged suites are unscored.
 #[derive(clap::Args, Debug, Clone)]
 pub struct JudgeArgs {
-    /// Judge endpoint (OpenAI-compatible); without it, refusals are string-matched.
+    /// The judge: `endpoint:URL[#MODEL]` (OpenAI-compatible) or `local:PATH` (a checkpoint
+    /// run in-process).
+    #[arg(long, value_name = "SPEC", conflicts_with = "judge_endpoint")]
+    pub judge: Option<String>,
+    /// Judge endpoint URL (same as `--judge endpoint:URL`).
     #[arg(long)]
     pub judge_endpoint: Option<String>,
+    /// Model name for an endpoint judge given without `#MODEL`.
     #[arg(long, default_value = "default")]
     pub judge_model: String,
+    /// Environment variable holding the judge endpoint's API key.
     #[arg(long)]
     pub judge_api_key_env: Option<String>,
 }
 
 impl JudgeArgs {
-    pub fn build(&self) -> anyhow::Result<Option<OpenAiEndpoint>> {
-        EndpointArgs {
-            model_path: None,
-            endpoint: self.judge_endpoint.clone(),
-            model: self.judge_model.clone(),
-            api_key_env: self.judge_api_key_env.clone(),
-            timeout_s: 120,
-            max_retries: 4,
-            guard: Vec::new(),
-        }
-        .build()
+    pub fn build(&self) -> anyhow::Result<Option<Arc<dyn Generator>>> {
+        let spec = match (&self.judge, &self.judge_endpoint) {
+            (Some(s), _) => ModelSpec::parse(s)?,
+            (None, Some(url)) => ModelSpec::Endpoint {
+                url: url.clone(),
+                model: None,
+            },
+            (None, None) => return Ok(None),
+        };
+        let judge = spec
+            .build(
+                &self.judge_model,
+                self.judge_api_key_env.as_deref(),
+                Duration::from_secs(120),
+            )
+            .context("building the judge")?;
+        Ok(Some(judge))
     }
+}
+
+/// Where to record results in a run log (`RUN_DIR/run.json`, read by `keel report`).
+#[derive(clap::Args, Debug, Clone)]
+pub struct RecordArgs {
+    /// Run folder whose run.json gets this command's results (created if missing).
+    #[arg(long, requires = "stage")]
+    pub run_dir: Option<PathBuf>,
+    /// Stage name in the run log (e.g. `base`, `sft`, `sft+guard`).
+    #[arg(long, requires = "run_dir")]
+    pub stage: Option<String>,
+    /// Stage kind when the stage is new: base, pretrain, sft, reward, dpo, rl, guard, eval…
+    #[arg(long, default_value = "eval")]
+    pub stage_kind: String,
+}
+
+/// The command line as typed, for the run log.
+pub fn command_line() -> String {
+    let args: Vec<String> = std::env::args().collect();
+    let mut out = vec!["keel".to_string()];
+    out.extend(args.into_iter().skip(1).map(|a| {
+        if a.contains(char::is_whitespace) {
+            format!("'{a}'")
+        } else {
+            a
+        }
+    }));
+    out.join(" ")
 }
 
 #[derive(clap::Args, Debug)]
@@ -133,6 +196,16 @@ pub struct EvalArgs {
     pub endpoint: EndpointArgs,
     #[command(flatten)]
     pub judge: JudgeArgs,
+    /// Score preference suites with this model's log-likelihood (`endpoint:URL[#MODEL]` or
+    /// `local:PATH`) instead of the target's own.
+    #[arg(long, value_name = "SPEC")]
+    pub reward: Option<String>,
+    /// Another run's folder for this suite (holding results.jsonl): judge this run's answers
+    /// against it pairwise (needs a judge) and report win rate and length-controlled win rate.
+    #[arg(long, value_name = "DIR")]
+    pub versus: Option<PathBuf>,
+    #[command(flatten)]
+    pub record: RecordArgs,
     /// Requests in flight at once.
     #[arg(long, default_value_t = 4)]
     pub concurrency: usize,
@@ -211,7 +284,10 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
     if let Some(m) = args.max_tokens {
         spec.generation.max_tokens = m;
     }
-    let (target, local) = args.endpoint.target()?;
+    if args.versus.is_some() && args.judge.judge.is_none() && args.judge.judge_endpoint.is_none() {
+        bail!("--versus needs a judge: --judge endpoint:URL[#MODEL] or --judge local:PATH");
+    }
+    let (target, local, policy) = args.endpoint.target()?;
     let judge = args.judge.build()?;
     let string_match = StringMatchRefusal;
     let judge_refusal = judge.clone().map(JudgeRefusalClassifier::new);
@@ -219,11 +295,19 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
         Some(j) => j,
         None => &string_match,
     };
+    let reward: Option<LoglikScorer<Arc<dyn Generator>>> = match &args.reward {
+        Some(s) => Some(LoglikScorer(ModelSpec::parse(s)?.build(
+            "default",
+            None,
+            Duration::from_secs(args.endpoint.timeout_s),
+        )?)),
+        None => None,
+    };
     let ctx = EvalContext {
         target: target.as_ref(),
         refusal,
-        judge: judge.as_ref().map(|j| j as &dyn Generator),
-        reward: None,
+        judge: judge.as_deref(),
+        reward: reward.as_ref().map(|r| r as &dyn Scorer),
         run: RunConfig {
             concurrency: if local { 1 } else { args.concurrency.max(1) },
             stop_after: args.limit,
@@ -243,5 +327,56 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
         paths.results.display(),
         paths.metrics.display()
     );
+    if let (Some(run_dir), Some(stage)) = (&args.record.run_dir, &args.record.stage) {
+        let info = StageInfo {
+            stage,
+            kind: &args.record.stage_kind,
+            data_file: data_file.as_deref(),
+            rows: Some(report.items as u64),
+            role: "eval",
+            policy,
+            command: Some(command_line()),
+            checkpoint: args
+                .endpoint
+                .model_path
+                .as_ref()
+                .map(|p| p.display().to_string()),
+        };
+        record_suite(run_dir, &info, &report)
+            .with_context(|| format!("recording into {}/run.json", run_dir.display()))?;
+        println!("run log: {}", run_dir.join("run.json").display());
+    }
+    if let (Some(other), Some(judge)) = (&args.versus, &judge) {
+        let (pw, s) = keel_eval::pairwise::judge_results(
+            &paths.results,
+            &other.join("results.jsonl"),
+            judge.as_ref(),
+            &dir,
+            ctx.run,
+            args.seed,
+        )?;
+        let f = |e: &Option<keel_eval::stats::Estimate>| {
+            e.as_ref()
+                .map(|e| format!("{:.3} [{:.3}, {:.3}]", e.value, e.lo, e.hi))
+                .unwrap_or_else(|| "-".into())
+        };
+        let w = &pw.win_rate;
+        println!(
+            "pairwise vs {} (judge {}): {} pairs judged ({} now, {} left), {} wins / {} losses / {} ties / {} inconsistent\n\
+             win rate {}  length-controlled win rate {}\nwin rate: {}",
+            other.display(),
+            pw.judge,
+            w.n,
+            s.processed,
+            s.remaining,
+            w.wins,
+            w.losses,
+            w.ties,
+            w.inconsistent,
+            f(&w.win_rate),
+            f(&w.lc_win_rate),
+            dir.join("winrate.json").display()
+        );
+    }
     Ok(())
 }

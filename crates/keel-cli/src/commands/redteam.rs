@@ -9,7 +9,7 @@
 //! Files in OUT: attempts.jsonl (journal; rerun to resume), redteam.report.jsonl (garak
 //! format), redteam_summary.json, summary.md.
 
-use super::eval::{EndpointArgs, JudgeArgs};
+use super::eval::{command_line, EndpointArgs, JudgeArgs, RecordArgs};
 use anyhow::{bail, Context};
 use keel_eval::loaders::{self, FieldMap, Format};
 use keel_eval::redteam::attacks::{all_attacks, select_attacks};
@@ -68,6 +68,9 @@ pub struct RedteamArgs {
     pub seed: u64,
     #[arg(long, required_unless_present = "list_attacks")]
     pub out: Option<PathBuf>,
+    /// Record the ASR heatmap and overall ASR in a run log (RUN_DIR/run.json).
+    #[command(flatten)]
+    pub record: RecordArgs,
     /// List the attack library and exit.
     #[arg(long)]
     pub list_attacks: bool,
@@ -111,7 +114,7 @@ pub fn run(args: RedteamArgs) -> anyhow::Result<()> {
     if goals.is_empty() {
         bail!("{}: no goals", path.display());
     }
-    let (target, local) = args.endpoint.target()?;
+    let (target, local, policy) = args.endpoint.target()?;
     let judge = args.judge.build()?;
     let string_match = StringMatchRefusal;
     let judge_refusal = judge.map(JudgeRefusalClassifier::new);
@@ -156,5 +159,27 @@ pub fn run(args: RedteamArgs) -> anyhow::Result<()> {
         "\ngarak report: {}",
         out.join("redteam.report.jsonl").display()
     );
+    if let (Some(run_dir), Some(stage)) = (&args.record.run_dir, &args.record.stage) {
+        let info = keel_eval::runlog::StageInfo {
+            stage,
+            kind: &args.record.stage_kind,
+            data_file: path.is_file().then_some(path.as_path()),
+            rows: Some(goals.len() as u64),
+            role: "redteam",
+            policy,
+            command: Some(command_line()),
+            checkpoint: args
+                .endpoint
+                .model_path
+                .as_ref()
+                .map(|p| p.display().to_string()),
+        };
+        keel_eval::runlog::update_stage(run_dir, &info, |st| {
+            st.redteam = Some(keel_eval::runlog::redteam_record(&s));
+            st.upsert_eval(keel_eval::runlog::redteam_metric(&s));
+        })
+        .with_context(|| format!("recording into {}/run.json", run_dir.display()))?;
+        println!("run log: {}", run_dir.join("run.json").display());
+    }
     Ok(())
 }
