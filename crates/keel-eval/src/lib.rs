@@ -8,6 +8,7 @@
 //! - [`scorers`], [`refusal`], [`mc`], [`reward`], [`judge`], [`winrate`]: three-valued
 //!   per-item scoring (pass / fail / unscored) and judges.
 //! - [`metrics`], [`stats`]: aggregates with Wilson / bootstrap intervals, Cohen's kappa.
+//! - [`label`] (RLAIF preference labelling) and [`constitution`] (Constitutional AI).
 //! - [`runlog`], [`report`], [`compare`]: results into `run.json`; model card + HTML report;
 //!   run-to-run comparison with a regression gate. [`pairwise`]: win rates between two runs;
 //!   [`target_spec`]: `endpoint:URL#MODEL` / `local:PATH` judge specs.
@@ -15,12 +16,14 @@
 
 pub mod builtin;
 pub mod compare;
+pub mod constitution;
 pub mod error;
 pub mod evaluate;
 pub mod generator;
 pub mod guarded;
 pub mod item;
 pub mod judge;
+pub mod label;
 pub mod loaders;
 pub mod local;
 pub mod mc;
