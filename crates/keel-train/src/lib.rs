@@ -7,6 +7,7 @@
 
 pub mod checkpoint;
 pub mod data;
+pub mod dpo;
 pub mod error;
 pub mod metrics;
 pub mod optim;
