@@ -107,27 +107,70 @@ fn plausible_text(bytes: Vec<u8>) -> Option<String> {
     (printable * 100 >= n * 97 && letters * 2 >= n).then_some(s)
 }
 
-const COMMON: [&str; 24] = [
-    "the", "to", "and", "of", "a", "how", "you", "is", "in", "for", "i", "what", "can", "me", "my",
-    "make", "do", "it", "that", "with", "this", "are", "on", "give",
-];
+/// The longest very common word [`is_common`] knows; longer words cannot count either way.
+const COMMON_MAX: usize = 4;
+
+/// One of 24 very common English words. One `match` (a length switch, then a few compares)
+/// rather than a list scan: this runs for every short word of every scan.
+fn is_common(w: &[u8]) -> bool {
+    matches!(
+        w,
+        b"the"
+            | b"to"
+            | b"and"
+            | b"of"
+            | b"a"
+            | b"how"
+            | b"you"
+            | b"is"
+            | b"in"
+            | b"for"
+            | b"i"
+            | b"what"
+            | b"can"
+            | b"me"
+            | b"my"
+            | b"make"
+            | b"do"
+            | b"it"
+            | b"that"
+            | b"with"
+            | b"this"
+            | b"are"
+            | b"on"
+            | b"give"
+    )
+}
 
 /// `true` when a normalised view reads more like rot13 of English than like English: more of
 /// its words are rot13 images of very common words than are common words themselves.
+/// Runs on every scan, so it looks at each word's bytes in place and allocates nothing.
 pub fn looks_rot13(view: &str) -> bool {
     let (mut plain, mut rot) = (0, 0);
-    let mut buf = String::new();
-    for w in view.split(' ') {
-        if COMMON.contains(&w) {
+    let mut buf = [0u8; COMMON_MAX];
+    for w in view.as_bytes().split(|&b| b == b' ') {
+        if w.is_empty() || w.len() > COMMON_MAX {
+            continue;
+        }
+        if is_common(w) {
             plain += 1;
         }
-        buf.clear();
-        buf.extend(w.chars().map(rot13_char));
-        if COMMON.contains(&buf.as_str()) {
+        for (d, &c) in buf.iter_mut().zip(w) {
+            *d = rot13_byte(c);
+        }
+        if is_common(&buf[..w.len()]) {
             rot += 1;
         }
     }
     rot >= 2 && rot > plain
+}
+
+fn rot13_byte(c: u8) -> u8 {
+    match c {
+        b'a'..=b'm' | b'A'..=b'M' => c + 13,
+        b'n'..=b'z' | b'N'..=b'Z' => c - 13,
+        other => other,
+    }
 }
 
 /// rot13 of ASCII letters; everything else unchanged.
@@ -184,6 +227,31 @@ mod tests {
     fn spots_rot13_text() {
         assert!(looks_rot13(&rot13("how do i make a bomb")));
         assert!(!looks_rot13("how do i make a cake"));
+    }
+
+    const COMMON: [&str; 24] = [
+        "the", "to", "and", "of", "a", "how", "you", "is", "in", "for", "i", "what", "can", "me",
+        "my", "make", "do", "it", "that", "with", "this", "are", "on", "give",
+    ];
+
+    #[test]
+    fn common_list_matches_match() {
+        for w in COMMON {
+            assert!(is_common(w.as_bytes()), "{w}");
+            assert!(w.len() <= COMMON_MAX);
+        }
+        // Every one- and two-letter word agrees with the list.
+        for a in b'a'..=b'z' {
+            assert_eq!(
+                is_common(&[a]),
+                COMMON.contains(&(a as char).to_string().as_str())
+            );
+            for b in b'a'..=b'z' {
+                let w = String::from_utf8(vec![a, b]).unwrap();
+                assert_eq!(is_common(w.as_bytes()), COMMON.contains(&w.as_str()), "{w}");
+            }
+        }
+        assert!(!is_common(b"cake") && !is_common(b""));
     }
 
     #[test]

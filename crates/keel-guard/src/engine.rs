@@ -76,7 +76,17 @@ pub struct Guard {
     classifiers: Vec<Box<dyn TextClassifier>>,
     /// Category index of each rule.
     rule_cat: Vec<usize>,
+    /// Per scope (input, output) and PII kind: the categories that use that detector. Resolved
+    /// once here rather than on every scan.
+    pii_users: [Vec<Vec<usize>>; 2],
     audit: Option<AuditLog>,
+}
+
+fn scope_index(scope: Scope) -> usize {
+    match scope {
+        Scope::Input => 0,
+        Scope::Output => 1,
+    }
 }
 
 impl Guard {
@@ -100,12 +110,27 @@ impl Guard {
                     .unwrap_or(0)
             })
             .collect();
+        let users = |scope: Scope| -> Vec<Vec<usize>> {
+            PiiKind::ALL
+                .iter()
+                .map(|k| {
+                    (0..policy.categories.len())
+                        .filter(|&i| {
+                            let c = &policy.categories[i];
+                            c.applies_to(scope) && c.uses(k.detector())
+                        })
+                        .collect()
+                })
+                .collect()
+        };
+        let pii_users = [users(Scope::Input), users(Scope::Output)];
         Ok(Guard {
             policy,
             matcher,
             pii: PiiDetector::new(),
             classifiers: Vec::new(),
             rule_cat,
+            pii_users,
             audit: None,
         })
     }
@@ -186,21 +211,15 @@ impl Guard {
                 };
                 self.add(acc, cat, hit);
             }
-            for kind in PiiKind::ALL {
-                let det = kind.detector();
-                let users: Vec<usize> = (0..self.policy.categories.len())
-                    .filter(|&i| {
-                        let c = &self.policy.categories[i];
-                        c.applies_to(scope) && c.uses(det)
-                    })
-                    .collect();
+            for (kind, users) in PiiKind::ALL.iter().zip(&self.pii_users[scope_index(scope)]) {
+                let (kind, det) = (*kind, kind.detector());
                 if users.is_empty() {
                     continue;
                 }
                 s.spans.clear();
                 self.pii.find(kind, text, &mut s.spans);
                 for &(a, b) in &s.spans {
-                    for &cat in &users {
+                    for &cat in users {
                         let hit = Hit {
                             rule_id: det.to_string(),
                             category: self.policy.categories[cat].code.clone(),

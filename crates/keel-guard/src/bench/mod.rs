@@ -266,6 +266,7 @@ impl Report {
             self.data,
             self.profiles
                 .iter()
+                .filter(|p| *p != "default")
                 .map(|p| format!(",{p}"))
                 .collect::<String>()
         );

@@ -19,15 +19,20 @@ fn fnv(parts: &[&[u8]], salt: u8) -> u64 {
     h
 }
 
-/// Sparse, L2-normalised feature vector of `text` (sorted by index, no duplicates).
+/// Sparse, L2-normalised feature vector of `text` (sorted by index, no duplicates). Encoded
+/// payloads are the caller's business: see [`crate::normalize::decoded_views`].
 pub fn featurize(text: &str, dim: usize, norm: &mut NormText, out: &mut Vec<(u32, f32)>) {
+    norm.normalize(text);
+    featurize_view(&norm.text, dim, out);
+}
+
+/// [`featurize`] of an already normalised view.
+pub fn featurize_view(view: &str, dim: usize, out: &mut Vec<(u32, f32)>) {
     out.clear();
-    let mut payloads = Vec::new();
-    crate::normalize::full_view(text, norm, &mut payloads);
-    let mut idx: Vec<u32> = Vec::with_capacity(norm.text.len() * 3);
+    let mut idx: Vec<u32> = Vec::with_capacity(view.len() * 3);
     let d = dim as u64;
     let mut prev: Option<&str> = None;
-    for w in norm.text.split(' ').filter(|w| !w.is_empty()) {
+    for w in view.split(' ').filter(|w| !w.is_empty()) {
         idx.push((fnv(&[w.as_bytes()], 1) % d) as u32);
         if let Some(p) = prev {
             idx.push((fnv(&[p.as_bytes(), w.as_bytes()], 2) % d) as u32);

@@ -1,11 +1,10 @@
 //! The fast classifier: hashed n-grams → one-vs-rest logistic heads. No download needed.
 //! Saved as `linear.json` (metadata, calibration, metrics) + `linear.weights` (raw f32 LE).
 
-use super::features::{featurize, DEFAULT_DIM};
+use super::features::{featurize_view, DEFAULT_DIM};
 use super::logistic::{LogReg, TrainConfig};
 use super::{CategoryMetrics, Example, TextClassifier};
 use crate::error::{GuardError, Result};
-use crate::normalize::NormText;
 use serde::{Deserialize, Serialize};
 use std::cell::RefCell;
 use std::path::Path;
@@ -25,7 +24,7 @@ pub struct LinearClassifier {
 }
 
 thread_local! {
-    static BUF: RefCell<(NormText, Vec<(u32, f32)>)> = RefCell::new((NormText::new(), Vec::new()));
+    static BUF: RefCell<Vec<(u32, f32)>> = const { RefCell::new(Vec::new()) };
 }
 
 /// Category codes present in `data`, sorted in taxonomy order.
@@ -53,12 +52,13 @@ impl LinearClassifier {
                 "training data has no labelled categories".into(),
             ));
         }
-        let mut norm = NormText::new();
+        // Trained on the same view prediction scores first: normalised, payloads decoded.
         let xs: Vec<Vec<(u32, f32)>> = data
             .iter()
             .map(|e| {
                 let mut v = Vec::new();
-                featurize(&e.text, DEFAULT_DIM, &mut norm, &mut v);
+                let view = crate::normalize::decoded_views(&e.text).swap_remove(0);
+                featurize_view(&view, DEFAULT_DIM, &mut v);
                 v
             })
             .collect();
@@ -126,11 +126,17 @@ impl TextClassifier for LinearClassifier {
     fn categories(&self) -> &[String] {
         &self.meta.categories
     }
+    /// The highest score per category over the text's decoded views, so a base64, hex or
+    /// rot13 wrapping scores like the plain request.
     fn predict(&self, text: &str) -> Vec<f32> {
+        let views = crate::normalize::decoded_views(text);
         BUF.with(|b| {
-            let (norm, x) = &mut *b.borrow_mut();
-            featurize(text, self.meta.model.dim, norm, x);
-            self.meta.model.predict(x)
+            let x = &mut *b.borrow_mut();
+            let scores = views.iter().map(|v| {
+                featurize_view(v, self.meta.model.dim, x);
+                self.meta.model.predict(x)
+            });
+            super::max_per_category(scores, self.meta.categories.len())
         })
     }
 }

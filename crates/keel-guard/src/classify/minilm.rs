@@ -39,13 +39,11 @@ pub fn find_model(dir: Option<&Path>) -> Option<PathBuf> {
         .then_some(d)
 }
 
-/// The text MiniLM embeds: the normalised, payload-decoded view, so that obfuscation changes
-/// what the embedding sees as little as it changes what the rules see.
+/// The text MiniLM embeds for training: the normalised view with encoded payloads decoded, so
+/// that obfuscation changes what the embedding sees as little as it changes what the rules see.
+/// Prediction scores every view of [`crate::normalize::decoded_views`] and keeps the maximum.
 pub fn deobfuscated(text: &str) -> String {
-    let mut n = crate::normalize::NormText::new();
-    let mut p = Vec::new();
-    crate::normalize::full_view(text, &mut n, &mut p);
-    n.text
+    crate::normalize::decoded_views(text).swap_remove(0)
 }
 
 pub struct MiniLm {
@@ -223,9 +221,13 @@ impl TextClassifier for MiniLmClassifier {
         &self.head.categories
     }
     fn predict(&self, text: &str) -> Vec<f32> {
-        let view = deobfuscated(text);
-        match self.embedder.embed(&[view.as_str()]) {
-            Ok(e) => Self::predict_embedding(&self.head, &e[0]),
+        let views = crate::normalize::decoded_views(text);
+        let refs: Vec<&str> = views.iter().map(String::as_str).collect();
+        match self.embedder.embed(&refs) {
+            Ok(e) => super::max_per_category(
+                e.iter().map(|v| Self::predict_embedding(&self.head, v)),
+                self.head.categories.len(),
+            ),
             Err(e) => {
                 tracing::warn!("minilm embedding failed: {e}");
                 vec![0.0; self.head.categories.len()]

@@ -22,6 +22,16 @@ pub trait TextClassifier: Send + Sync {
     fn predict(&self, text: &str) -> Vec<f32>;
 }
 
+/// Element-wise maximum of per-view score vectors (each `n` long).
+pub fn max_per_category(scores: impl IntoIterator<Item = Vec<f32>>, n: usize) -> Vec<f32> {
+    scores.into_iter().fold(vec![0.0; n], |mut m, s| {
+        for (a, b) in m.iter_mut().zip(s) {
+            *a = a.max(b);
+        }
+        m
+    })
+}
+
 /// Held-out quality of one category head at the 0.5 decision threshold.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CategoryMetrics {

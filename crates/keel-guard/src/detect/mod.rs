@@ -1,5 +1,6 @@
 //! Detectors: rules (regex + lexicons over the normalised view) and PII (over the original).
 
+pub mod gate;
 pub mod pii;
 pub mod rules;
 

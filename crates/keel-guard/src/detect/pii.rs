@@ -108,17 +108,30 @@ impl PiiDetector {
                         .map(|m| (m.start(), m.end())),
                 );
             }
-            PiiKind::Iban => out.extend(
-                self.iban
-                    .find_iter(text)
-                    .filter(|m| iban_valid(m.as_str()))
-                    .map(|m| (m.start(), m.end())),
-            ),
+            PiiKind::Iban => {
+                // A valid IBAN starts with two ASCII capitals and two ASCII digits.
+                if !b.windows(4).any(|w| {
+                    w[..2].iter().all(u8::is_ascii_uppercase)
+                        && w[2..].iter().all(u8::is_ascii_digit)
+                }) {
+                    return;
+                }
+                out.extend(
+                    self.iban
+                        .find_iter(text)
+                        .filter(|m| iban_valid(m.as_str()))
+                        .map(|m| (m.start(), m.end())),
+                )
+            }
             PiiKind::Ip => {
-                if memchr(b'.', b) {
+                // Every IPv4 match has a dot right after a digit (ASCII, or the last byte of a
+                // multi-byte Unicode digit, which `\d` also accepts).
+                if b.windows(2)
+                    .any(|w| w[1] == b'.' && (w[0].is_ascii_digit() || w[0] >= 0x80))
+                {
                     out.extend(self.ipv4.find_iter(text).map(|m| (m.start(), m.end())));
                 }
-                if memchr(b':', b) {
+                if b.iter().filter(|&&c| c == b':').count() >= 2 {
                     out.extend(
                         self.ipv6
                             .find_iter(text)

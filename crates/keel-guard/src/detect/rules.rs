@@ -1,14 +1,16 @@
-//! Rule matching over the normalised view: all regex rules in one `RegexSet` (one pass tells
-//! which rules match; only those are re-run for spans) and all lexicon terms in one
+//! Rule matching over the normalised view: a literal [`Gate`] says which regex rules can
+//! match (usually none or one or two), only those run, and all lexicon terms are in one
 //! Aho-Corasick automaton. Lexicon terms are also compiled in rot13 form, so rot13-encoded
 //! requests hit the same terms at no extra cost; a rot13 hit (or an explicit mention of
 //! rot13) triggers a second regex pass over the rot13-decoded view.
 
+use super::gate::Gate;
 use crate::decode::rot13_char;
 use crate::normalize::{normalize, NormText};
 use crate::policy::RuleDef;
-use aho_corasick::{AhoCorasick, MatchKind};
-use regex::{Regex, RegexBuilder, RegexSet, RegexSetBuilder};
+use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
+use regex::{Regex, RegexBuilder};
+use std::cell::RefCell;
 
 /// A match in the normalised view.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -26,8 +28,13 @@ struct Term {
     rot13: bool,
 }
 
+thread_local! {
+    /// Which regexes the gate admitted for the text being scanned.
+    static CANDIDATES: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
+
 pub struct RuleMatcher {
-    set: RegexSet,
+    gate: Gate,
     regexes: Vec<Regex>,
     /// Rule index for each regex.
     regex_rule: Vec<usize>,
@@ -64,26 +71,24 @@ impl RuleMatcher {
         // ASCII classes: the normalised view is ASCII words for Latin text, and Unicode `\w`
         // and `\b` multiply lazy-DFA states until the cache thrashes and matching falls back
         // to the slow NFA simulation.
-        let set = RegexSetBuilder::new(&pats)
-            .unicode(false)
-            .dfa_size_limit(64 << 20)
-            .build()?;
         let regexes = pats
             .iter()
             .map(|p| RegexBuilder::new(p).unicode(false).build())
             .collect::<Result<Vec<_>, _>>()?;
+        let gate = Gate::new(&pats, false);
         let ac = if words.is_empty() {
             None
         } else {
             Some(
                 AhoCorasick::builder()
                     .match_kind(MatchKind::Standard)
+                    .kind(Some(AhoCorasickKind::DFA))
                     .build(&words)
                     .expect("lexicon automaton"),
             )
         };
         Ok(RuleMatcher {
-            set,
+            gate,
             regexes,
             regex_rule,
             ac,
@@ -133,15 +138,19 @@ impl RuleMatcher {
         if self.regexes.is_empty() {
             return;
         }
-        for idx in self.set.matches(text).into_iter() {
-            if let Some(m) = self.regexes[idx].find(text) {
-                out.push(RuleMatch {
-                    rule: self.regex_rule[idx],
-                    start: m.start(),
-                    end: m.end(),
-                    rot13,
-                });
+        CANDIDATES.with(|c| {
+            let cand = &mut *c.borrow_mut();
+            self.gate.candidates(text, cand);
+            for (idx, _) in cand.iter().enumerate().filter(|(_, &c)| c == 1) {
+                if let Some(m) = self.regexes[idx].find(text) {
+                    out.push(RuleMatch {
+                        rule: self.regex_rule[idx],
+                        start: m.start(),
+                        end: m.end(),
+                        rot13,
+                    });
+                }
             }
-        }
+        });
     }
 }
