@@ -121,6 +121,8 @@ pub struct StageInfo<'a> {
     pub policy: Option<PolicyRecord>,
     pub command: Option<String>,
     pub checkpoint: Option<String>,
+    /// The model's name, used for the run when the log does not name one yet.
+    pub model: Option<String>,
 }
 
 /// Load (or start) `run_dir/run.json`, find or create the stage, let `fill` add results,
@@ -131,6 +133,11 @@ pub fn update_stage(
     fill: impl FnOnce(&mut StageRecord),
 ) -> crate::Result<()> {
     let mut log = RunLog::load_or_new(run_dir)?;
+    if log.model.is_empty() {
+        if let Some(m) = &info.model {
+            log.model = m.clone();
+        }
+    }
     let mut stage = log
         .stage(info.stage)
         .cloned()

@@ -234,6 +234,7 @@ fn run_log_report_compare_and_pairwise() {
     ])
     .unwrap();
     let log = keel_core::run_log::RunLog::load(Path::new(&ra)).unwrap();
+    assert_eq!(log.model, "default"); // named after the target when the log had no name
     let sft = log.stage("sft").unwrap();
     assert_eq!(sft.kind, "sft");
     let keys: Vec<String> = sft.evals.iter().map(|m| m.key()).collect();

@@ -94,6 +94,18 @@ impl EndpointArgs {
         ))
     }
 
+    /// A short name for the target model: the checkpoint's file or folder name (without
+    /// `.gguf`), else the endpoint's model name.
+    pub fn model_name(&self) -> String {
+        match &self.model_path {
+            Some(p) => p
+                .file_name()
+                .map(|n| n.to_string_lossy().trim_end_matches(".gguf").to_string())
+                .unwrap_or_else(|| p.display().to_string()),
+            None => self.model.clone(),
+        }
+    }
+
     pub fn build(&self) -> anyhow::Result<Option<OpenAiEndpoint>> {
         let Some(url) = &self.endpoint else {
             return Ok(None);
@@ -341,6 +353,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
                 .model_path
                 .as_ref()
                 .map(|p| p.display().to_string()),
+            model: Some(args.endpoint.model_name()),
         };
         record_suite(run_dir, &info, &report)
             .with_context(|| format!("recording into {}/run.json", run_dir.display()))?;

@@ -173,6 +173,7 @@ pub fn run(args: RedteamArgs) -> anyhow::Result<()> {
                 .model_path
                 .as_ref()
                 .map(|p| p.display().to_string()),
+            model: Some(args.endpoint.model_name()),
         };
         keel_eval::runlog::update_stage(run_dir, &info, |st| {
             st.redteam = Some(keel_eval::runlog::redteam_record(&s));

@@ -89,7 +89,8 @@ pub fn stage_lines(
             .x_label_area_size(36)
             .y_label_area_size(48)
             .right_y_label_area_size(0)
-            .build_cartesian_2d((0..last).into_segmented(), 0f64..1f64)
+            // Headroom above 1.0 keeps the legend clear of the data.
+            .build_cartesian_2d((0..last).into_segmented(), 0f64..1.3f64)
             .map_err(err)?;
         let fmt = |v: &SegmentValue<i32>| seg_label(stages, v, 18);
         chart
@@ -97,8 +98,14 @@ pub fn stage_lines(
             .x_labels(stages.len() + 1)
             .x_label_formatter(&fmt)
             .y_desc("value")
-            .y_label_formatter(&|y| format!("{y:.1}"))
-            .light_line_style(RGBColor(235, 235, 235))
+            .y_label_formatter(&|y| {
+                if *y <= 1.0 + 1e-9 {
+                    format!("{y:.1}")
+                } else {
+                    String::new()
+                }
+            })
+            .light_line_style(WHITE)
             .draw()
             .map_err(err)?;
         for (k, (label, values)) in series.iter().enumerate() {
