@@ -85,16 +85,8 @@ pub fn token_logprobs(
     } else {
         (lm_head * (1.0 / temperature))?
     };
-    // Composite log-softmax: candle's primitives carry the gradient. The max is detached
-    // (any constant shift gives the same log-softmax).
-    let logits = keel_model::ops::linear(h, &w)?;
-    let max = logits.max_keepdim(D::Minus1)?.detach();
-    let shifted = logits.broadcast_sub(&max)?;
-    let lse = shifted.exp()?.sum_keepdim(D::Minus1)?.log()?;
-    Ok(shifted
-        .broadcast_sub(&lse)?
-        .gather(&targets.unsqueeze(1)?, 1)?
-        .squeeze(1)?)
+    // keel-model's fused op: no [n, vocab] logits kept between forward and backward.
+    Ok(keel_model::ops::token_logprobs(h, &w, targets)?)
 }
 
 /// Log-probs and entropies `[n]` without a graph (rollout scoring, the reference model).
