@@ -151,7 +151,12 @@ pub fn update_stage(
             rows: info.rows,
             dropped: Default::default(),
         };
-        match stage.data.iter_mut().find(|d| d.path == rec.path) {
+        // One file can serve several roles (eval set and red-team goals): key on both.
+        match stage
+            .data
+            .iter_mut()
+            .find(|d| d.path == rec.path && d.role == rec.role)
+        {
             Some(d) => *d = rec,
             None => stage.data.push(rec),
         }

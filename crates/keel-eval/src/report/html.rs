@@ -79,7 +79,7 @@ fn charts(log: &RunLog, out: &mut String) -> Result<(), ReportError> {
             stage_lines(&names, &series)?
         );
     }
-    if let Some((x, y)) = tradeoff_axes(&cols) {
+    if let Some((x, y)) = tradeoff_axes(log, &cols) {
         let pts = tradeoff_points(log, x, y);
         if !pts.is_empty() {
             let xd = format!("{} {}", x.key, arrow(x.direction));

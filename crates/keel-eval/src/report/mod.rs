@@ -81,14 +81,29 @@ fn point(m: &MetricRecord) -> Option<charts::Point> {
     })
 }
 
-/// The trade-off chart's axes: x = the first harmless metric, y = the first helpful one
-/// (else over-refusal, else honest). `None` when the run lacks either.
-pub fn tradeoff_axes(cols: &[Column]) -> Option<(&Column, &Column)> {
-    let first = |axis: &str| cols.iter().find(|c| c.axis.as_deref() == Some(axis));
-    let x = first(axes::HARMLESS)?;
-    let y = first(axes::HELPFUL)
-        .or_else(|| first(axes::OVER_REFUSAL))
-        .or_else(|| first(axes::HONEST))?;
+/// The trade-off chart's axes: x = the first harmless metric; y = the helpful, over-refusal,
+/// honest or attack-success metric measured on the most stages alongside x (ties go to
+/// that order). `None` when the run lacks either.
+pub fn tradeoff_axes<'a>(log: &RunLog, cols: &'a [Column]) -> Option<(&'a Column, &'a Column)> {
+    let x = cols
+        .iter()
+        .find(|c| c.axis.as_deref() == Some(axes::HARMLESS))?;
+    let order = [
+        axes::HELPFUL,
+        axes::OVER_REFUSAL,
+        axes::HONEST,
+        axes::ATTACK_SUCCESS,
+    ];
+    let y = order
+        .iter()
+        .filter_map(|a| cols.iter().find(|c| c.axis.as_deref() == Some(*a)))
+        .map(|c| (tradeoff_points(log, x, c).len(), c))
+        .filter(|(n, _)| *n > 0)
+        .fold(None::<(usize, &Column)>, |best, (n, c)| match best {
+            Some((bn, _)) if bn >= n => best,
+            _ => Some((n, c)),
+        })?
+        .1;
     Some((x, y))
 }
 
@@ -331,7 +346,7 @@ mod tests {
             ]
         );
         let cols = columns(&log);
-        let (x, y) = tradeoff_axes(&cols).unwrap();
+        let (x, y) = tradeoff_axes(&log, &cols).unwrap();
         assert_eq!(
             (x.key.as_str(), y.key.as_str()),
             ("world/harmlessness", "world/helpfulness")
