@@ -3,6 +3,8 @@
 //! `cargo run -p keel-eval --example keel_eval -- eval --suite ... --out ...`.
 //! It compiles the command modules of keel-cli as they are, so behaviour is identical.
 
+#[path = "../../keel-cli/src/commands/compare.rs"]
+mod compare;
 #[allow(dead_code)]
 #[path = "../../keel-cli/src/commands/eval.rs"]
 mod eval;
@@ -11,8 +13,6 @@ mod eval;
 mod redteam;
 #[path = "../../keel-cli/src/commands/report.rs"]
 mod report;
-#[path = "../../keel-cli/src/commands/compare.rs"]
-mod compare;
 
 use clap::Parser;
 
