@@ -140,7 +140,10 @@ where
 {
     let tmpl_err = |e: String| DataError::invalid("<chat template>", e);
     let messages = match ex {
-        ChatExample::Text { text } => return Ok((text.clone(), vec![0..text.len()], true)),
+        ChatExample::Text { text } => {
+            let all: Range<usize> = 0..text.len();
+            return Ok((text.clone(), std::iter::once(all).collect(), true));
+        }
         ChatExample::Chat { messages } => messages,
     };
     let full = render(messages, false).map_err(tmpl_err)?;

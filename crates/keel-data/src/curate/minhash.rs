@@ -70,8 +70,8 @@ impl LshIndex {
             .collect()
     }
 
-    /// The earliest inserted row at least `threshold`-similar to `set` (with its Jaccard), or
-    /// `None` after inserting `set` under `id` order. Rows are thus kept first-come.
+    /// `Err((id, jaccard))` with the earliest inserted row at least `threshold`-similar to
+    /// `set`; otherwise inserts `set` and returns `Ok(its id)`. Rows are thus kept first-come.
     pub fn check_and_insert(&mut self, set: Vec<u64>) -> Result<usize, (usize, f64)> {
         let keys = self.band_keys(&self.signature(&set));
         let mut best: Option<(usize, f64)> = None;
