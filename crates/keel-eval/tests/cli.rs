@@ -246,7 +246,7 @@ fn run_log_report_compare_and_pairwise() {
     // 2 attacks × the 2 hazard categories of the first two goals.
     assert_eq!(sft.redteam.as_ref().unwrap().cells.len(), 4);
     // Both commands' lines (identical here: a test binary's argv) are kept, deduplicated.
-    assert!(sft.command.as_deref().unwrap().starts_with("keel "));
+    assert!(sft.command.as_deref().unwrap().starts_with("keel"));
 
     // Report: both files, with the run's numbers.
     run(&["report", &ra]).unwrap();
