@@ -220,3 +220,93 @@ fn nan_weights_stop_dpo_and_reward_training() {
     let e = train_reward(&base, &cfg, &train, &[], &dir.path().join("r"), opts()).unwrap_err();
     assert!(matches!(e, TrainError::NonFinite { step: 1, .. }), "{e}");
 }
+
+/// Wall-clock figures for the demo-size model (d128, 4 layers, vocab 2048, 128 tokens):
+/// `cargo test -p keel-train --test dpo_world -- --ignored --nocapture`. Not asserted.
+#[test]
+#[ignore]
+fn demo_size_timings() {
+    let dir = tempfile::tempdir().unwrap();
+    let w = generate(&WorldConfig::default(), 0).unwrap();
+    let tok = train_tokenizer(w.corpus.train.iter().map(|d| d.text.as_str()), 2048).unwrap();
+    let tok_path = dir.path().join("tokenizer.json");
+    save_tokenizer(&tok, &tok_path).unwrap();
+    let tk = KeelTokenizer::from_file(&tok_path).unwrap();
+    let mut cfg = LlamaConfig::tiny(tk.vocab_size(), 128, 4, 4);
+    cfg.max_position_embeddings = 128;
+    let (vm, _m) = Llama::init(&cfg, 1).unwrap();
+    let opt = AdamW::new(
+        checkpoint::named_vars(&cfg, &vm).unwrap(),
+        Default::default(),
+    );
+    let state = TrainerState {
+        step: 0,
+        tokens_seen: 0,
+        data_rng: save_state(&rng_for(0, "x")),
+        optimizer_t: 0,
+        trainer_config: serde_json::json!({}),
+    };
+    let json = std::fs::read(&tok_path).unwrap();
+    let base = checkpoint::save(
+        &dir.path().join("base"),
+        &cfg,
+        &vm,
+        &opt,
+        &state,
+        Some(&json),
+        1,
+    )
+    .unwrap();
+    let pairs = |b: &keel_data::world::TaskBanks| -> Vec<PreferencePair> {
+        world_pairs(&b.preferences, Path::new("world"))
+            .into_iter()
+            .map(|p| p.pair)
+            .collect()
+    };
+    let (train, val) = (pairs(&w.train), pairs(&w.validation));
+    let val = &val[..val.len().min(120)];
+    eprintln!(
+        "vocab {}, {} train pairs, {} val pairs",
+        tk.vocab_size(),
+        train.len(),
+        val.len()
+    );
+    let steps = 20;
+    let t = std::time::Instant::now();
+    let rc = RewardConfig {
+        max_len: 128,
+        batch_size: 8,
+        max_steps: steps,
+        eval_every: 0,
+        ..Default::default()
+    };
+    let r = train_reward(&base, &rc, &train, val, &dir.path().join("rm"), opts()).unwrap();
+    eprintln!(
+        "rm: {steps} steps × 8 pairs in {:.1}s ({:.0} tok/s), val acc {:.3} -> {:.3}",
+        t.elapsed().as_secs_f64(),
+        r.tokens_per_sec,
+        r.val_before.unwrap().accuracy,
+        r.val.unwrap().accuracy
+    );
+    for loss in [DpoLoss::Sigmoid, DpoLoss::Simpo] {
+        let t = std::time::Instant::now();
+        let dc = DpoConfig {
+            loss,
+            max_len: 128,
+            batch_size: 8,
+            max_steps: steps,
+            eval_every: 0,
+            ..Default::default()
+        };
+        let o = dpo(
+            &base,
+            &dc,
+            &train,
+            val,
+            &dir.path().join(format!("{loss:?}")),
+            opts(),
+        )
+        .unwrap();
+        eprintln!("dpo {loss:?}: {steps} steps × 8 pairs in {:.1}s (reference pass {:.1}s over {} pairs, {:.0} tok/s), val margin {:.3}, acc {:.3}", t.elapsed().as_secs_f64(), o.reference_secs, o.train_items + val.len(), o.tokens_per_sec, o.val.unwrap().margin, o.val.unwrap().accuracy);
+    }
+}
