@@ -142,7 +142,7 @@ impl AdaptiveKl {
 
 /// Scalar of a 0-d tensor as f64.
 fn scalar(t: &Tensor) -> Result<f64> {
-    Ok(t.to_dtype(candle_core::DType::F64)?.to_scalar::<f64>()?)
+    t.to_dtype(candle_core::DType::F64)?.to_scalar::<f64>()
 }
 
 /// A loss with the diagnostic that comes with it.
