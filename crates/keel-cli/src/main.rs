@@ -43,6 +43,28 @@ enum Command {
     Export(commands::export::ExportArgs),
     /// Supervised fine-tuning on chat demonstrations, loss on assistant tokens only.
     Sft(commands::sft::SftArgs),
+    /// LoRA adapters: merge into the base model.
+    #[command(subcommand)]
+    Lora(commands::lora::LoraCmd),
+    /// Datasets: validate, render trained tokens, curate (dedupe, filter, decontaminate, mix).
+    Data {
+        #[command(subcommand)]
+        cmd: commands::data::DataCmd,
+    },
+    /// Train a reward (preference) model on ranked pairs (Bradley–Terry).
+    Rm(commands::rm::RmArgs),
+    /// Direct preference optimisation: DPO, IPO, SimPO, ORPO, KTO.
+    Dpo(commands::dpo::DpoArgs),
+    /// RLHF: PPO, GRPO or RLOO against a reward, with a KL leash to the reference.
+    Rl(commands::rl::RlArgs),
+    /// RLAIF: an AI judge labels preference pairs (position-swapped), with agreement report.
+    Label(commands::label::LabelArgs),
+    /// Constitutional AI: critique-and-revise SFT data, and principle-based preferences.
+    Constitution(commands::constitution::ConstitutionArgs),
+    /// Transparency report (model card + HTML with charts) from a run folder.
+    Report(commands::report::ReportArgs),
+    /// Compare two runs and flag regressions.
+    Compare(commands::compare::CompareArgs),
     /// Evaluate a target (endpoint or local model) on a suite.
     Eval(commands::eval::EvalArgs),
     /// Red-team a target with the attack library; attack success rates and garak JSONL.
@@ -74,6 +96,15 @@ fn main() -> std::process::ExitCode {
         Command::Chat(a) => commands::chat::run(a),
         Command::Export(a) => commands::export::run(a),
         Command::Sft(a) => commands::sft::run(a),
+        Command::Lora(c) => commands::lora::run(c),
+        Command::Data { cmd } => commands::data::run(cmd),
+        Command::Rm(a) => commands::rm::run(a),
+        Command::Dpo(a) => commands::dpo::run(a),
+        Command::Rl(a) => commands::rl::run(a),
+        Command::Label(a) => commands::label::run(a),
+        Command::Constitution(a) => commands::constitution::run(a),
+        Command::Report(a) => commands::report::run(a),
+        Command::Compare(a) => commands::compare::run(a),
         Command::Eval(a) => commands::eval::run(a),
         Command::Redteam(a) => commands::redteam::run(a),
     };

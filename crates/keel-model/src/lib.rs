@@ -17,6 +17,7 @@ pub mod gguf_tokenizer;
 pub mod hf;
 pub mod llama;
 pub mod load;
+pub mod lora;
 pub mod ops;
 pub mod reward_head;
 

@@ -5,11 +5,13 @@
 //! struct loads Keel's own checkpoints, HF safetensors and dequantised GGUF weights.
 
 use crate::config::LlamaConfig;
+use crate::lora::{LoraConfig, LoraPair, MODULES};
 use crate::ops::{self, RopeTables};
 use candle_core::{DType, Device, Tensor, Var};
 use candle_nn::{VarBuilder, VarMap};
 use keel_core::rng::rng_for;
 use rand::Rng;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 /// `x @ w.T` for `x: [.., in]`, `w: [out, in]`: one fused graph node (see [`ops::linear`]).
@@ -27,7 +29,26 @@ struct Layer {
     w_gate: Tensor,
     w_up: Tensor,
     w_down: Tensor,
+    /// LoRA adapters, indexed like [`MODULES`] (q, k, v, o, gate, up, down).
+    lora: [Option<LoraPair>; 7],
 }
+
+impl Layer {
+    fn weight_mut(&mut self, module: usize) -> &mut Tensor {
+        match module {
+            0 => &mut self.wq,
+            1 => &mut self.wk,
+            2 => &mut self.wv,
+            3 => &mut self.wo,
+            4 => &mut self.w_gate,
+            5 => &mut self.w_up,
+            _ => &mut self.w_down,
+        }
+    }
+}
+
+/// "No dropout key": evaluation mode.
+const NO_KEY: u64 = u64::MAX;
 
 /// Keys and values of earlier positions, one pair per layer, each a preallocated
 /// `[b, capacity, kv_heads·head_dim]` buffer written in place: a decode step copies only its
@@ -123,6 +144,9 @@ pub struct Llama {
     final_norm: Tensor,
     lm_head: Tensor,
     rope: Arc<RopeTables>,
+    lora_dropout: f64,
+    /// Seed of this forward's LoRA dropout masks, or `NO_KEY` (no dropout).
+    dropout_key: AtomicU64,
 }
 
 impl Llama {
@@ -152,6 +176,7 @@ impl Llama {
                     (d, c.intermediate_size),
                     &format!("{p}.mlp.down_proj.weight"),
                 )?,
+                lora: Default::default(),
             });
         }
         let final_norm = vb.get(d, "model.norm.weight")?;
@@ -168,7 +193,71 @@ impl Llama {
             final_norm,
             lm_head,
             rope,
+            lora_dropout: 0.0,
+            dropout_key: AtomicU64::new(NO_KEY),
         })
+    }
+
+    /// Attach LoRA adapters (tensors named as [`crate::lora::adapter_name`], e.g. from
+    /// [`crate::lora::init_adapters`]); the forward then adds `(α/r)·x Aᵀ Bᵀ` to each targeted
+    /// projection. Replaces adapters attached earlier.
+    pub fn attach_lora(&mut self, cfg: &LoraConfig, adapters: &VarMap) -> crate::Result<()> {
+        cfg.validate()?;
+        let data = adapters.data().lock().expect("varmap lock");
+        for (i, layer) in self.layers.iter_mut().enumerate() {
+            for (m, module) in MODULES.iter().enumerate() {
+                layer.lora[m] = if cfg.targets(module) {
+                    let get = |which: &str| {
+                        let name = crate::lora::adapter_name(i, module, which);
+                        data.get(&name)
+                            .map(|v| v.as_tensor().clone())
+                            .ok_or_else(|| {
+                                crate::ModelError::Config(format!("lora: missing adapter {name}"))
+                            })
+                    };
+                    Some(LoraPair {
+                        a: get("lora_A")?,
+                        b: get("lora_B")?,
+                        scale: cfg.scale(),
+                    })
+                } else {
+                    None
+                };
+            }
+        }
+        self.lora_dropout = cfg.dropout;
+        Ok(())
+    }
+
+    pub fn has_lora(&self) -> bool {
+        self.layers
+            .iter()
+            .any(|l| l.lora.iter().any(Option::is_some))
+    }
+
+    /// Training mode for LoRA dropout: masks are drawn from `key` (the trainer passes a value
+    /// derived from step and micro-batch so resumed runs draw the same masks); `None` turns
+    /// dropout off for evaluation and generation.
+    pub fn set_lora_dropout_key(&self, key: Option<u64>) {
+        self.dropout_key
+            .store(key.map_or(NO_KEY, |k| k & !(1 << 63)), Ordering::Relaxed);
+    }
+
+    /// Fold every adapter into its base weight (`W ← W + (α/r)·B·A`) and drop the adapters.
+    /// Returns the new weights by Hugging Face name, for export.
+    pub fn merge_lora(&mut self) -> crate::Result<Vec<(String, Tensor)>> {
+        let mut merged = Vec::new();
+        for (i, layer) in self.layers.iter_mut().enumerate() {
+            for (m, module) in MODULES.iter().enumerate() {
+                if let Some(pair) = layer.lora[m].take() {
+                    let w = pair.merged(layer.weight_mut(m))?;
+                    *layer.weight_mut(m) = w.clone();
+                    let group = if m >= 4 { "mlp" } else { "self_attn" };
+                    merged.push((format!("model.layers.{i}.{group}.{module}.weight"), w));
+                }
+            }
+        }
+        Ok(merged)
     }
 
     /// Fresh weights for training from scratch, deterministic in `seed`: N(0, 0.02) for
@@ -226,20 +315,37 @@ impl Llama {
             self.embed
                 .index_select(&ids.flatten_all()?, 0)?
                 .reshape((b, t, c.hidden_size))?;
+        let key = self.dropout_key.load(Ordering::Relaxed);
         for (i, l) in self.layers.iter().enumerate() {
+            // The projection of `x` by module `m`'s weight, plus its LoRA update if any.
+            let lora = |m: usize, x: &Tensor, y: Tensor| -> candle_core::Result<Tensor> {
+                match &l.lora[m] {
+                    None => Ok(y),
+                    Some(p) => {
+                        let k = (key != NO_KEY)
+                            .then(|| key.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ (i * 8 + m) as u64);
+                        y + p.delta(x, self.lora_dropout, k)?
+                    }
+                }
+            };
+            let lin = |m: usize, x: &Tensor, w: &Tensor| lora(m, x, ops::linear(x, w)?);
             let n = ops::rms_norm(&x, &l.attn_norm, eps)?;
-            let q = ops::rope(&ops::linear(&n, &l.wq)?, &self.rope, h, offset)?;
-            let k = ops::rope(&ops::linear(&n, &l.wk)?, &self.rope, kvh, offset)?;
-            let v = ops::linear(&n, &l.wv)?;
+            let q = ops::rope(&lin(0, &n, &l.wq)?, &self.rope, h, offset)?;
+            let k = ops::rope(&lin(1, &n, &l.wk)?, &self.rope, kvh, offset)?;
+            let v = lin(2, &n, &l.wv)?;
             let (k, v) = match cache.as_deref_mut() {
                 Some(cache) => cache.append(i, &k, &v, c.max_position_embeddings)?,
                 None => (k, v),
             };
             let a = ops::causal_attention(&q, &k, &v, h, kvh)?;
-            x = ops::linear_residual(&x, &a, &l.wo)?;
+            x = lora(3, &a, ops::linear_residual(&x, &a, &l.wo)?)?;
             let n = ops::rms_norm(&x, &l.mlp_norm, eps)?;
-            let m = ops::swiglu_mlp(&n, &l.w_gate, &l.w_up)?;
-            x = ops::linear_residual(&x, &m, &l.w_down)?;
+            let m = if l.lora[4].is_some() || l.lora[5].is_some() {
+                ops::swiglu(&lin(4, &n, &l.w_gate)?, &lin(5, &n, &l.w_up)?)?
+            } else {
+                ops::swiglu_mlp(&n, &l.w_gate, &l.w_up)?
+            };
+            x = lora(6, &m, ops::linear_residual(&x, &m, &l.w_down)?)?;
         }
         if let Some(cache) = cache {
             cache.len = offset + t;
@@ -316,6 +422,21 @@ pub fn parameter_shapes(c: &LlamaConfig) -> Vec<(String, Vec<usize>)> {
         v.push(("lm_head.weight".to_string(), vec![c.vocab_size, d]));
     }
     v
+}
+
+/// `((layer, module), (out, in))` for every projection LoRA can adapt, in [`MODULES`] order.
+pub fn lora_shapes(c: &LlamaConfig) -> Vec<crate::lora::ProjectionShape> {
+    let (d, f) = (c.hidden_size, c.intermediate_size);
+    let kv = c.kv_heads() * c.head_dim();
+    let dims = [(d, d), (kv, d), (kv, d), (d, d), (f, d), (f, d), (d, f)];
+    (0..c.num_hidden_layers)
+        .flat_map(|i| {
+            MODULES
+                .iter()
+                .zip(dims)
+                .map(move |(m, s)| ((i, m.to_string()), s))
+        })
+        .collect()
 }
 
 /// Box–Muller: one standard-normal sample from two uniforms.

@@ -194,8 +194,13 @@ fn finish(path: &Path, p: Parts, model: Llama, weights: HashMap<String, Tensor>)
     }
 }
 
-/// Load a `.gguf` file or an HF checkpoint directory for inference.
+/// Load a `.gguf` file or an HF checkpoint directory for inference. A LoRA adapter directory
+/// (PEFT's `adapter_config.json` + `adapter_model.safetensors`) loads its base model and
+/// returns it with the adapter merged in.
 pub fn load_model(path: &Path) -> Result<LoadedModel> {
+    if path.join(ADAPTER_CONFIG).is_file() {
+        return load_merged_adapter(path);
+    }
     let mut p = read_parts(path)?;
     let weights = std::mem::take(&mut p.weights);
     let vb = VarBuilder::from_tensors(weights.clone(), DType::F32, &Device::Cpu);
@@ -226,4 +231,62 @@ pub fn load_trainable(path: &Path) -> Result<(VarMap, LoadedModel)> {
     let vb = VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu);
     let model = Llama::load(&p.config, vb).map_err(|e| ModelError::file(path, e.to_string()))?;
     Ok((varmap, finish(path, p, model, weights)))
+}
+
+/// PEFT's adapter file names.
+pub const ADAPTER_CONFIG: &str = "adapter_config.json";
+pub const ADAPTER_WEIGHTS: &str = "adapter_model.safetensors";
+
+/// An adapter directory's config, and its base model's path (a relative
+/// `base_model_name_or_path` is taken relative to the adapter directory).
+pub fn read_adapter_config(dir: &Path) -> Result<(crate::lora::LoraConfig, PathBuf)> {
+    let file = dir.join(ADAPTER_CONFIG);
+    let text =
+        std::fs::read_to_string(&file).map_err(|e| ModelError::file(&file, e.to_string()))?;
+    let cfg: crate::lora::LoraConfig =
+        serde_json::from_str(&text).map_err(|e| ModelError::file(&file, e.to_string()))?;
+    cfg.validate()
+        .map_err(|e| ModelError::file(&file, e.to_string()))?;
+    if cfg.base_model_name_or_path.is_empty() {
+        return Err(ModelError::file(
+            &file,
+            "base_model_name_or_path is empty: the adapter does not say which model it adapts",
+        ));
+    }
+    let base = PathBuf::from(&cfg.base_model_name_or_path);
+    let base = if base.is_relative() {
+        dir.join(base)
+    } else {
+        base
+    };
+    Ok((cfg, base))
+}
+
+/// Load an adapter directory's base model with the adapter attached (not merged): the
+/// adapter's tensors are trainable `Var`s in the returned `VarMap`, the base stays frozen.
+pub fn load_with_adapter(dir: &Path) -> Result<(VarMap, crate::lora::LoraConfig, LoadedModel)> {
+    let (cfg, base) = read_adapter_config(dir)?;
+    let mut loaded = load_model(&base)?;
+    let file = dir.join(ADAPTER_WEIGHTS);
+    let tensors = candle_core::safetensors::load(&file, &Device::Cpu).map_err(|e| {
+        ModelError::file(
+            &file,
+            format!("not a readable safetensors file (corrupt or truncated?): {e}"),
+        )
+    })?;
+    let shapes = crate::llama::lora_shapes(&loaded.config);
+    let adapters = crate::lora::adapters_from_tensors(&cfg, &shapes, &tensors)
+        .map_err(|m| ModelError::file(&file, m))?;
+    loaded.model.attach_lora(&cfg, &adapters)?;
+    loaded.source = dir.to_path_buf();
+    Ok((adapters, cfg, loaded))
+}
+
+/// An adapter directory as a plain model: base + adapter, merged (`W + (α/r)·B·A`).
+fn load_merged_adapter(dir: &Path) -> Result<LoadedModel> {
+    let (_, _, mut loaded) = load_with_adapter(dir)?;
+    for (name, w) in loaded.model.merge_lora()? {
+        loaded.weights.insert(name, w);
+    }
+    Ok(loaded)
 }

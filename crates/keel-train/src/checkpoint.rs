@@ -71,6 +71,34 @@ pub fn save(
     tokenizer_json: Option<&[u8]>,
     keep: usize,
 ) -> Result<PathBuf> {
+    let named = named_vars(config, varmap)?;
+    save_named(
+        run_dir,
+        config,
+        &named,
+        "model.safetensors",
+        &[],
+        opt,
+        state,
+        tokenizer_json,
+        keep,
+    )
+}
+
+/// [`save`] for any set of named trainable tensors (LoRA adapters, a reward head…) written to
+/// `weights_file`, plus `extra` files (name, bytes) such as an adapter config.
+#[allow(clippy::too_many_arguments)]
+pub fn save_named(
+    run_dir: &Path,
+    config: &LlamaConfig,
+    named: &[(String, candle_core::Var)],
+    weights_file: &str,
+    extra: &[(&str, Vec<u8>)],
+    opt: &AdamW,
+    state: &TrainerState,
+    tokenizer_json: Option<&[u8]>,
+    keep: usize,
+) -> Result<PathBuf> {
     let root = run_dir.join("checkpoints");
     let name = format!("step-{:08}", state.step);
     let final_dir = root.join(&name);
@@ -80,11 +108,14 @@ pub fn save(
     }
     std::fs::create_dir_all(&tmp).map_err(|e| keel_core::CoreError::io(&tmp, e))?;
 
-    let weights: HashMap<String, Tensor> = named_vars(config, varmap)?
-        .into_iter()
-        .map(|(n, v)| (n, v.as_tensor().clone()))
+    let weights: HashMap<String, Tensor> = named
+        .iter()
+        .map(|(n, v)| (n.clone(), v.as_tensor().clone()))
         .collect();
-    candle_core::safetensors::save(&weights, tmp.join("model.safetensors"))?;
+    candle_core::safetensors::save(&weights, tmp.join(weights_file))?;
+    for (name, bytes) in extra {
+        write_atomic(&tmp.join(name), bytes)?;
+    }
     let opt_state: HashMap<String, Tensor> = opt.state_tensors()?.into_iter().collect();
     candle_core::safetensors::save(&opt_state, tmp.join("optimizer.safetensors"))?;
     write_json_atomic(&tmp.join("config.json"), config)?;
@@ -157,16 +188,21 @@ pub fn load_tensors(path: &Path) -> Result<HashMap<String, Tensor>> {
 
 /// Copy checkpoint weights into the model's variables, checking every name and shape.
 pub fn load_weights_into(config: &LlamaConfig, varmap: &VarMap, file: &Path) -> Result<()> {
+    load_named_into(&named_vars(config, varmap)?, file)
+}
+
+/// Copy tensors from `file` into `named` variables, checking every name and shape.
+pub fn load_named_into(named: &[(String, candle_core::Var)], file: &Path) -> Result<()> {
     let tensors = load_tensors(file)?;
-    for (name, var) in named_vars(config, varmap)? {
+    for (name, var) in named {
         let t = tensors
-            .get(&name)
+            .get(name)
             .ok_or_else(|| ck_err(file, format!("missing tensor {name}")))?;
         if t.dims() != var.dims() {
             return Err(ck_err(
                 file,
                 format!(
-                    "tensor {name} has shape {:?}, config.json expects {:?}",
+                    "tensor {name} has shape {:?}, the model expects {:?}",
                     t.dims(),
                     var.dims()
                 ),
@@ -194,6 +230,18 @@ pub fn restore(
     varmap: &VarMap,
     opt: &mut AdamW,
 ) -> Result<TrainerState> {
+    let named = named_vars(config, varmap)?;
+    restore_named(dir, config, &named, "model.safetensors", opt)
+}
+
+/// [`restore`] for a checkpoint written by [`save_named`].
+pub fn restore_named(
+    dir: &Path,
+    config: &LlamaConfig,
+    named: &[(String, candle_core::Var)],
+    weights_file: &str,
+    opt: &mut AdamW,
+) -> Result<TrainerState> {
     let (saved_cfg, state) = read_meta(dir)?;
     if &saved_cfg != config {
         return Err(ck_err(
@@ -201,7 +249,7 @@ pub fn restore(
             "model config differs from the run being resumed",
         ));
     }
-    load_weights_into(config, varmap, &dir.join("model.safetensors"))?;
+    load_named_into(named, &dir.join(weights_file))?;
     let opt_file = dir.join("optimizer.safetensors");
     let opt_state = load_tensors(&opt_file)?;
     opt.load_state(state.optimizer_t, &opt_state)

@@ -5,12 +5,14 @@
 //! [`optim`] (fused AdamW), [`schedule`] (warmup + cosine), [`checkpoint`] (atomic, resumable),
 //! [`metrics`] (JSONL log) — so resume, NaN guard and logging behave identically everywhere.
 
+pub mod chat_render;
 pub mod checkpoint;
 pub mod data;
 pub mod dpo;
 pub mod error;
 pub mod metrics;
 pub mod optim;
+pub mod policy;
 pub mod preference_batch;
 pub mod preference_loss;
 pub mod pretrain;

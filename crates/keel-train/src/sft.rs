@@ -1,5 +1,6 @@
-//! Supervised fine-tuning: full fine-tuning of a checkpoint on demonstrations, with the loss
-//! on assistant tokens only (end-of-turn included).
+//! Supervised fine-tuning: full or LoRA fine-tuning of a model on demonstrations, with the
+//! loss on assistant tokens only (end-of-turn included). What is trained — every weight, or
+//! adapters on a frozen base — is a [`Policy`].
 //!
 //! Shaped like [`crate::pretrain`] (as TRL's `SFTTrainer` mirrors its base trainer): an
 //! [`SftConfig`] with documented defaults and one [`sft`] function. The loop shares the
@@ -12,14 +13,14 @@ use crate::checkpoint::{self, TrainerState};
 use crate::error::{Result, TrainError};
 use crate::metrics::MetricsLog;
 use crate::optim::{AdamW, AdamWConfig};
+use crate::policy::Policy;
 use crate::pretrain::RunOptions;
 use crate::schedule::Schedule;
 use crate::sft_batch::{check_example, collate, EpochOrder};
-use crate::step::{accumulate, begin_run, clipped_update, ensure_finite};
+use crate::step::{accumulate, begin_run_with, clipped_update, ensure_finite};
 use candle_nn::VarMap;
 use keel_core::rng::{rng_for, save_state};
-use keel_data::chat::{fit_length, ChatExample, KeelChatTemplate, TokenizedExample, Truncation};
-use keel_data::tokenizer::KeelTokenizer;
+use keel_data::chat::{fit_length, ChatExample, TokenizedExample, Truncation};
 use keel_model::{Llama, LlamaConfig};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -55,8 +56,10 @@ pub struct SftConfig {
     pub keep_checkpoints: usize,
     /// What to do with examples longer than `seq_len` ([`sft_chat`] applies it). Default drop.
     pub truncation: Truncation,
-    /// Seed for data order. Default 0.
+    /// Seed for data order and LoRA initialisation. Default 0.
     pub seed: u64,
+    /// Train LoRA adapters on a frozen base instead of every weight. Default: none (full).
+    pub lora: Option<keel_model::lora::LoraConfig>,
 }
 
 impl Default for SftConfig {
@@ -76,6 +79,7 @@ impl Default for SftConfig {
             keep_checkpoints: 2,
             truncation: Truncation::Drop,
             seed: 0,
+            lora: None,
         }
     }
 }
@@ -91,6 +95,10 @@ impl SftConfig {
         }
         if !(self.lr.is_finite() && self.lr > 0.0) {
             return bad("lr must be a positive number");
+        }
+        if let Some(l) = &self.lora {
+            l.validate()
+                .map_err(|e| TrainError::Config(e.to_string()))?;
         }
         Ok(())
     }
@@ -184,8 +192,12 @@ pub fn sft(
     if train.is_empty() {
         return Err(TrainError::Data("no training examples".into()));
     }
-    let base = load_base(base_dir)?;
-    let mc = &base.config;
+    let mut policy = Policy::load(base_dir, cfg.lora.as_ref(), cfg.seed)?;
+    if let Some(t) = opts.tokenizer_json.clone() {
+        policy.tokenizer_json = Some(t);
+    }
+    let policy = policy;
+    let mc = &policy.config;
     for (i, ex) in train.iter().chain(val).enumerate() {
         check_example(i, ex)?;
         if ex.len() > cfg.seq_len {
@@ -211,22 +223,21 @@ pub fn sft(
     // Padding sits after every real token (causal attention never sees it) with mask 0, so
     // its id is irrelevant; 0 is Keel's <|pad|>.
     let pad_id = 0;
-    let tokenizer_json = opts.tokenizer_json.clone().or(base.tokenizer_json.clone());
-    let params = checkpoint::named_vars(mc, &base.varmap)?;
+    let model = policy.model();
+    let params = policy.params()?;
     let mut opt = AdamW::new(params.clone(), cfg.adamw);
     let metrics = MetricsLog::new(&run_dir.join("metrics.jsonl"));
     // The run's identity: config, starting weights and data. Resuming with any of them
     // changed would silently train a different model.
     let cfg_json = serde_json::json!({
         "sft": cfg,
-        "base_weights_sha256": keel_core::artifact::sha256_file(&base_dir.join("model.safetensors"))?,
+        "base_weights_sha256": policy.source_sha256()?,
         "train_sha256": fingerprint(train),
     });
-    let start = begin_run(
+    let start = begin_run_with(
         run_dir,
         opts.resume,
-        mc,
-        &base.varmap,
+        |dir, opt| policy.restore_checkpoint(dir, opt),
         &mut opt,
         &cfg_json,
         &metrics,
@@ -260,15 +271,7 @@ pub fn sft(
             optimizer_t: opt.t,
             trainer_config: cfg_json.clone(),
         };
-        checkpoint::save(
-            run_dir,
-            mc,
-            &base.varmap,
-            opt,
-            &state,
-            tokenizer_json.as_deref(),
-            cfg.keep_checkpoints,
-        )
+        policy.save_checkpoint(run_dir, opt, &state, cfg.keep_checkpoints)
     };
 
     while step < end {
@@ -280,7 +283,9 @@ pub fn sft(
                 .map(|j| &train[order.at(first + j)])
                 .collect();
             let b = collate(&rows, pad_id)?;
-            let loss = base.model.loss(&b.x, &b.y, Some(&b.mask))?;
+            // LoRA dropout masks keyed by (step, micro-batch): a resumed run draws the same.
+            model.set_lora_dropout_key(Some(step * cfg.grad_accum as u64 + micro as u64));
+            let loss = model.loss(&b.x, &b.y, Some(&b.mask))?;
             let l = loss.to_scalar::<f32>()? as f64;
             ensure_finite("loss", l, step + 1, &last_checkpoint)?;
             loss_sum += l;
@@ -314,10 +319,11 @@ pub fn sft(
         if !val.is_empty()
             && ((cfg.eval_every > 0 && step.is_multiple_of(cfg.eval_every)) || is_last)
         {
-            let v = evaluate(&base.model, val, pad_id)?;
+            model.set_lora_dropout_key(None);
+            let v = evaluate(model, val, pad_id)?;
             let mut rec = serde_json::json!({ "step": step, "val_loss": v });
             if let Some(sampler) = opts.sampler {
-                rec["samples"] = serde_json::json!(sampler(&base.model));
+                rec["samples"] = serde_json::json!(sampler(model));
             }
             metrics.append(&rec)?;
             val_loss = Some(v);
@@ -346,7 +352,7 @@ pub fn sft(
     })
 }
 
-/// Render conversations with Keel's chat template using the base checkpoint's tokenizer,
+/// Render conversations with the base model's chat template (Keel's, or its own Jinja one),
 /// apply `cfg.truncation` at `cfg.seq_len`, and run [`sft`]. What the demo calls.
 pub fn sft_chat(
     base_dir: &Path,
@@ -356,14 +362,12 @@ pub fn sft_chat(
     run_dir: &Path,
     opts: RunOptions,
 ) -> Result<SftOutcome> {
-    let tok_path = base_dir.join("tokenizer.json");
-    let tok = KeelTokenizer::from_file(&tok_path).map_err(|e| TrainError::Data(e.to_string()))?;
-    let template = KeelChatTemplate::new(&tok).map_err(|e| TrainError::Data(e.to_string()))?;
+    let renderer = crate::chat_render::ChatRenderer::for_path(base_dir)?;
     let (mut dropped, mut truncated) = (0, 0);
-    let mut render = |exs: &[ChatExample], count: bool| -> Vec<TokenizedExample> {
+    let mut render = |exs: &[ChatExample], count: bool| -> Result<Vec<TokenizedExample>> {
         let mut out = Vec::with_capacity(exs.len());
         for ex in exs {
-            let mut t = template.render(&tok, ex);
+            let mut t = renderer.render(ex)?;
             match fit_length(&mut t, cfg.seq_len, cfg.truncation) {
                 Ok(cut) => {
                     truncated += usize::from(cut && count);
@@ -372,10 +376,10 @@ pub fn sft_chat(
                 Err(_) => dropped += usize::from(count),
             }
         }
-        out
+        Ok(out)
     };
-    let train_t = render(train, true);
-    let val_t = render(val, false);
+    let train_t = render(train, true)?;
+    let val_t = render(val, false)?;
     if dropped > 0 {
         tracing::warn!(
             "{dropped} training examples longer than seq_len {} dropped",

@@ -94,11 +94,31 @@ pub fn begin_run(
     config_json: &serde_json::Value,
     metrics: &crate::metrics::MetricsLog,
 ) -> Result<RunStart> {
+    begin_run_with(
+        run_dir,
+        resume,
+        |dir, opt| crate::checkpoint::restore(dir, model_cfg, varmap, opt),
+        opt,
+        config_json,
+        metrics,
+    )
+}
+
+/// [`begin_run`] with the weight restore supplied by the caller (LoRA adapters, a
+/// [`crate::policy::Policy`], extra heads).
+pub fn begin_run_with(
+    run_dir: &std::path::Path,
+    resume: bool,
+    restore: impl FnOnce(&std::path::Path, &mut AdamW) -> Result<crate::checkpoint::TrainerState>,
+    opt: &mut AdamW,
+    config_json: &serde_json::Value,
+    metrics: &crate::metrics::MetricsLog,
+) -> Result<RunStart> {
     std::fs::create_dir_all(run_dir).map_err(|e| keel_core::CoreError::io(run_dir, e))?;
     let latest = crate::checkpoint::latest(run_dir)?;
     match latest {
         Some(dir) if resume => {
-            let state = crate::checkpoint::restore(&dir, model_cfg, varmap, opt)?;
+            let state = restore(&dir, opt)?;
             if &state.trainer_config != config_json {
                 return Err(TrainError::Checkpoint {
                     path: dir.join("trainer_state.json"),

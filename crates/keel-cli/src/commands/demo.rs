@@ -179,6 +179,13 @@ pub fn run(args: DemoArgs) -> Result<()> {
     let val_docs: Vec<String> = w.corpus.validation.iter().map(|d| d.text.clone()).collect();
     let train = TokenStream::from_docs(&tok, &train_docs, eos)?;
     let val = TokenStream::from_docs(&tok, &val_docs, eos)?;
+    let probe_docs: Vec<String> = w
+        .corpus
+        .heldout_phrasing
+        .iter()
+        .map(|d| d.text.clone())
+        .collect();
+    let probe = TokenStream::from_docs(&tok, &probe_docs, eos)?;
     let bytes: u64 = train.bytes.iter().map(|&b| b as u64).sum();
     writeln!(
         summary,
@@ -247,17 +254,19 @@ pub fn run(args: DemoArgs) -> Result<()> {
     let (tc, tn) = fact_completion_accuracy(&model, &tok, eos, &test_cloze)?;
     let (rc, rn) = fact_completion_accuracy(&model, &tok, eos, &train_cloze)?;
     let untrained = Llama::init(&mcfg, args.seed.wrapping_add(1))?.1;
-    let before = keel_train::pretrain::evaluate(
-        &untrained,
-        &val,
-        p.pretrain.seq_len,
-        p.pretrain.eval_windows,
-    )?;
+    let bpb = |m: &Llama, s: &TokenStream| {
+        keel_train::pretrain::evaluate(m, s, p.pretrain.seq_len, p.pretrain.eval_windows)
+    };
+    let before = bpb(&untrained, &val)?;
+    let probe_after = bpb(&model, &probe)?;
+    let probe_before = bpb(&untrained, &probe)?;
     writeln!(
         summary,
-        "| base eval | validation bits/byte {:.3} (untrained {:.3}); fact completion: test split, held-out phrasings {}/{} = {:.1}%, train split {}/{} = {:.1}% | {:.1}s |",
+        "| base eval | validation bits/byte {:.3} (untrained {:.3}); held-out phrasings bits/byte {:.3} (untrained {:.3}); fact completion: test split, held-out phrasings {}/{} = {:.1}%, train split {}/{} = {:.1}% | {:.1}s |",
         v.bits_per_byte,
         before.bits_per_byte,
+        probe_after.bits_per_byte,
+        probe_before.bits_per_byte,
         tc,
         tn,
         pct(tc, tn),

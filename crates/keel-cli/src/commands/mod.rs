@@ -2,13 +2,23 @@
 
 pub mod bench;
 pub mod chat;
+pub mod compare;
+pub mod constitution;
+pub mod data;
+pub mod data_args;
 pub mod demo;
+pub mod dpo;
 pub mod eval;
 pub mod export;
 pub mod generate;
 pub mod guard;
+pub mod label;
+pub mod lora;
 pub mod pretrain;
 pub mod redteam;
+pub mod report;
+pub mod rl;
+pub mod rm;
 pub mod sft;
 pub mod tokenizer;
 pub mod world;

@@ -1,10 +1,14 @@
-//! `keel sft`: full supervised fine-tuning of a Keel checkpoint on a JSONL dataset
-//! (TRL's messages / prompt-completion / text shapes), loss on assistant tokens only.
+//! `keel sft`: supervised fine-tuning — full or LoRA — of a Keel checkpoint, an HF directory
+//! or a GGUF file on a JSONL/Parquet dataset (TRL's messages / prompt-completion / text
+//! shapes), loss on assistant tokens only, rendered with the model's own chat template.
 
 use anyhow::{bail, Context, Result};
-use keel_data::chat::{KeelChatTemplate, Truncation};
-use keel_data::formats::{count_reasons, load_dataset, prepare, FieldMap, Format, LoadOptions};
-use keel_data::tokenizer::KeelTokenizer;
+use keel_data::chat::{fit_length, ChatExample, Truncation};
+use keel_data::formats::{
+    count_reasons, load_dataset, BadReason, BadRow, FieldMap, Format, LoadOptions,
+};
+use keel_model::lora::LoraConfig;
+use keel_train::chat_render::ChatRenderer;
 use keel_train::pretrain::RunOptions;
 use keel_train::sft::{sft, SftConfig};
 use std::path::PathBuf;
@@ -27,8 +31,8 @@ pub enum TruncationArg {
 
 #[derive(clap::Args, Debug)]
 pub struct SftArgs {
-    /// Starting checkpoint: a Keel checkpoint directory (config.json, model.safetensors,
-    /// tokenizer.json), e.g. RUN/checkpoints/step-00000600.
+    /// Starting model: a Keel checkpoint directory (e.g. RUN/checkpoints/step-00000600), a
+    /// Hugging Face model directory, a GGUF file, or a LoRA adapter directory.
     #[arg(long)]
     pub model: PathBuf,
     /// Training data, JSONL.
@@ -75,6 +79,17 @@ pub struct SftArgs {
     /// Continue from the run directory's latest checkpoint.
     #[arg(long)]
     pub resume: bool,
+    /// Train LoRA adapters of this rank on a frozen base instead of every weight.
+    #[arg(long)]
+    pub lora_rank: Option<usize>,
+    /// LoRA scale numerator (update × alpha/rank).
+    #[arg(long, default_value_t = 16.0)]
+    pub lora_alpha: f64,
+    #[arg(long, default_value_t = 0.05)]
+    pub lora_dropout: f64,
+    /// Comma-separated projections to adapt (q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj).
+    #[arg(long, value_delimiter = ',')]
+    pub lora_targets: Option<Vec<String>>,
 }
 
 fn config(args: &SftArgs) -> Result<SftConfig> {
@@ -103,6 +118,18 @@ fn config(args: &SftArgs) -> Result<SftConfig> {
     if let Some(v) = args.lr {
         c.lr = v;
     }
+    if let Some(rank) = args.lora_rank {
+        let mut l = LoraConfig {
+            rank,
+            alpha: args.lora_alpha,
+            dropout: args.lora_dropout,
+            ..Default::default()
+        };
+        if let Some(t) = &args.lora_targets {
+            l.target_modules = t.clone();
+        }
+        c.lora = Some(l);
+    }
     c.truncation = match args.truncation {
         TruncationArg::Drop => Truncation::Drop,
         TruncationArg::TruncateLeft => Truncation::TruncateLeft,
@@ -112,10 +139,8 @@ fn config(args: &SftArgs) -> Result<SftConfig> {
 
 pub fn run(args: SftArgs) -> Result<()> {
     let cfg = config(&args)?;
-    let tok = KeelTokenizer::from_file(&args.model.join("tokenizer.json")).context(
-        "keel sft trains Keel-tokenizer checkpoints (with <|user|>/<|assistant|>/<|end|>)",
-    )?;
-    let template = KeelChatTemplate::new(&tok)?;
+    let renderer = ChatRenderer::for_path(&args.model)
+        .with_context(|| format!("{}: cannot render chat examples", args.model.display()))?;
     let opts = LoadOptions {
         format: match args.format {
             FormatArg::Auto => Format::Auto,
@@ -134,9 +159,8 @@ pub fn run(args: SftArgs) -> Result<()> {
     let mut report = serde_json::Map::new();
     let mut load = |path: &PathBuf, name: &str| -> Result<Vec<keel_data::chat::TokenizedExample>> {
         let ds = load_dataset(path, &opts)?;
-        let p = prepare(
-            &tok,
-            &template,
+        let p = render_all(
+            &renderer,
             &ds.examples,
             cfg.seq_len,
             cfg.truncation,
@@ -194,4 +218,54 @@ pub fn run(args: SftArgs) -> Result<()> {
     keel_core::artifact::write_json_atomic(&args.out.join("sft.json"), &out)?;
     println!("{}", serde_json::to_string_pretty(&out)?);
     Ok(())
+}
+
+/// Rendered examples, and rows dropped for length.
+#[derive(Default)]
+struct Rendered {
+    examples: Vec<keel_data::chat::TokenizedExample>,
+    bad: Vec<BadRow>,
+    truncated: usize,
+}
+
+/// Render every example with the model's template and apply the length policy; a row still
+/// too long is a bad row (file:line), or an error with `strict`.
+fn render_all(
+    renderer: &ChatRenderer,
+    examples: &[keel_data::formats::SourcedExample],
+    max_len: usize,
+    truncation: Truncation,
+    strict: bool,
+) -> Result<Rendered> {
+    let mut out = Rendered::default();
+    for s in examples {
+        let mut t = renderer.render(&s.example)?;
+        match fit_length(&mut t, max_len, truncation) {
+            Ok(cut) => {
+                out.truncated += usize::from(cut);
+                out.examples.push(t);
+            }
+            Err(min_len) => {
+                let b = BadRow {
+                    path: s.path.clone(),
+                    line: s.line,
+                    unit: s.unit,
+                    field: match &s.example {
+                        ChatExample::Text { .. } => "text".into(),
+                        ChatExample::Chat { .. } => "messages".into(),
+                    },
+                    reason: BadReason::TooLong,
+                    message: format!(
+                        "{} tokens; {min_len} after {truncation:?} truncation, over the limit of {max_len}",
+                        t.len()
+                    ),
+                };
+                if strict {
+                    bail!("{b}");
+                }
+                out.bad.push(b);
+            }
+        }
+    }
+    Ok(out)
 }

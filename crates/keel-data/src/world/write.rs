@@ -6,7 +6,8 @@
 //! <dir>/manifest.json                  keel_core Manifest: every file, rows, bytes, sha256
 //! <dir>/entities.json                  the ground-truth entity table (Entities)
 //! <dir>/corpus/train.jsonl             {"text"} pretraining documents
-//! <dir>/corpus/validation.jsonl        {"text"} held-out phrasings, for bits-per-byte
+//! <dir>/corpus/validation.jsonl        {"text"} held-out documents, training distribution
+//! <dir>/corpus/heldout_phrasing.jsonl  {"text"} the same facts in never-trained phrasings
 //! <dir>/tasks/<split>/instructions.jsonl       TaskRow
 //! <dir>/tasks/<split>/harmful.jsonl            TaskRow (hazard = "S1".."S14")
 //! <dir>/tasks/<split>/benign_sensitive.jsonl   TaskRow (must_include)
@@ -41,6 +42,11 @@ pub const ENTITIES_FILE: &str = "entities.json";
 /// `<dir>/corpus/<split>.jsonl` (train or validation).
 pub fn corpus_path(dir: &Path, split: Split) -> PathBuf {
     dir.join("corpus").join(format!("{split}.jsonl"))
+}
+
+/// `<dir>/corpus/heldout_phrasing.jsonl`: the generalisation probe corpus.
+pub fn heldout_phrasing_path(dir: &Path) -> PathBuf {
+    dir.join("corpus").join("heldout_phrasing.jsonl")
 }
 
 /// `<dir>/tasks/<split>/<bank>.jsonl`.
@@ -97,6 +103,8 @@ impl World {
             let n = write_jsonl(&corpus_path(dir, split), docs)?;
             rel.push((format!("corpus/{split}.jsonl"), n));
         }
+        let n = write_jsonl(&heldout_phrasing_path(dir), &self.corpus.heldout_phrasing)?;
+        rel.push(("corpus/heldout_phrasing.jsonl".to_string(), n));
         for split in Split::ALL {
             let b = self.banks(split);
             for bank in BANK_FILES {

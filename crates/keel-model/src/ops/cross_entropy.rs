@@ -221,7 +221,9 @@ impl CustomOp3 for LinearCrossEntropy {
             scalar_grad(g)?,
         );
         let mut dh = vec![0f32; n * d];
-        let mut dw = vec![0f32; vocab * d];
+        // A frozen head (LoRA, or tied to a frozen embedding) skips the [vocab, d] GEMM.
+        let want_w = w.track_op();
+        let mut dw = vec![0f32; if want_w { vocab * d } else { 0 }];
         let (dhp, dwp) = (SendPtr(dh.as_mut_ptr()), SendPtr(dw.as_mut_ptr()));
         with_f32(h, self.name(), |hs| {
             with_f32(w, self.name(), |ws| unsafe {
@@ -238,6 +240,9 @@ impl CustomOp3 for LinearCrossEntropy {
                     1.0,
                     true,
                 );
+                if !want_w {
+                    return;
+                }
                 sgemm(
                     vocab,
                     d,
@@ -255,7 +260,9 @@ impl CustomOp3 for LinearCrossEntropy {
         drop(dl);
         Ok((
             Some(Tensor::from_vec(dh, (n, d), h.device())?),
-            Some(Tensor::from_vec(dw, (vocab, d), w.device())?),
+            want_w
+                .then(|| Tensor::from_vec(dw, (vocab, d), w.device()))
+                .transpose()?,
             None,
         ))
     }

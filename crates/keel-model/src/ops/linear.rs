@@ -50,48 +50,57 @@ fn forward_into(
     }
 }
 
-/// `dx = dy · w`, `dw = dyᵀ · x`.
-fn backward(x: &Tensor, w: &Tensor, dy: &Tensor) -> Result<(Tensor, Tensor)> {
+/// `dx = dy · w`, `dw = dyᵀ · x`, each only for an input the graph tracks: a frozen weight
+/// (LoRA's base) costs no GEMM and no `[out, in]` buffer.
+fn backward(x: &Tensor, w: &Tensor, dy: &Tensor) -> Result<(Option<Tensor>, Option<Tensor>)> {
     let (dout, din) = w.dims2()?;
     let rows = x.elem_count() / din;
-    let mut dx = vec![0f32; rows * din];
-    let mut dw = vec![0f32; dout * din];
+    let (want_dx, want_dw) = (x.track_op(), w.track_op());
+    let mut dx = vec![0f32; if want_dx { rows * din } else { 0 }];
+    let mut dw = vec![0f32; if want_dw { dout * din } else { 0 }];
     let name = "keel-linear";
     with_f32(x, name, |x| {
         with_f32(w, name, |w| {
             with_f32(dy, name, |d| unsafe {
                 // SAFETY: all buffers sized from the checked shapes above.
-                sgemm(
-                    rows,
-                    din,
-                    dout,
-                    dx.as_mut_ptr(),
-                    din,
-                    false,
-                    Mat::rows(d.as_ptr(), dout),
-                    Mat::rows(w.as_ptr(), din),
-                    1.0,
-                    true,
-                );
-                sgemm(
-                    dout,
-                    din,
-                    rows,
-                    dw.as_mut_ptr(),
-                    din,
-                    false,
-                    Mat::t(d.as_ptr(), dout),
-                    Mat::rows(x.as_ptr(), din),
-                    1.0,
-                    true,
-                );
+                if want_dx {
+                    sgemm(
+                        rows,
+                        din,
+                        dout,
+                        dx.as_mut_ptr(),
+                        din,
+                        false,
+                        Mat::rows(d.as_ptr(), dout),
+                        Mat::rows(w.as_ptr(), din),
+                        1.0,
+                        true,
+                    );
+                }
+                if want_dw {
+                    sgemm(
+                        dout,
+                        din,
+                        rows,
+                        dw.as_mut_ptr(),
+                        din,
+                        false,
+                        Mat::t(d.as_ptr(), dout),
+                        Mat::rows(x.as_ptr(), din),
+                        1.0,
+                        true,
+                    );
+                }
             })
         })
     })???;
-    Ok((
-        Tensor::from_vec(dx, x.shape(), x.device())?,
-        Tensor::from_vec(dw, w.shape(), w.device())?,
-    ))
+    let dx = want_dx
+        .then(|| Tensor::from_vec(dx, x.shape(), x.device()))
+        .transpose()?;
+    let dw = want_dw
+        .then(|| Tensor::from_vec(dw, w.shape(), w.device()))
+        .transpose()?;
+    Ok((dx, dw))
 }
 
 struct Linear;
@@ -122,8 +131,7 @@ impl CustomOp2 for Linear {
         _res: &Tensor,
         dy: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>)> {
-        let (dx, dw) = backward(x, w, dy)?;
-        Ok((Some(dx), Some(dw)))
+        backward(x, w, dy)
     }
 }
 
@@ -169,7 +177,7 @@ impl CustomOp3 for LinearResidual {
         dy: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
         let (dx, dw) = backward(x, w, dy)?;
-        Ok((Some(dy.clone()), Some(dx), Some(dw)))
+        Ok((Some(dy.clone()), dx, dw))
     }
 }
 

@@ -67,8 +67,12 @@ impl CustomOp2 for RmsNorm {
             })
         })???;
         let dx = Tensor::from_vec(dx, x.shape(), x.device())?;
-        let dw = Tensor::from_vec(dw, w.shape(), w.device())?;
-        Ok((Some(dx), Some(dw)))
+        // A frozen norm weight (LoRA) gets no gradient entry; its cost here is one O(n) pass.
+        let dw = w
+            .track_op()
+            .then(|| Tensor::from_vec(dw, w.shape(), w.device()))
+            .transpose()?;
+        Ok((Some(dx), dw))
     }
 }
 

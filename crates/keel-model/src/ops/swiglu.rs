@@ -203,8 +203,10 @@ impl CustomOp3 for SwiGluMlp {
         })?;
         let (dgate, dup) = (g, u);
         let mut dx = vec![0f32; rows * d];
-        let mut dwg = vec![0f32; f * d];
-        let mut dwu = vec![0f32; f * d];
+        // Frozen weights (LoRA's base) get neither the GEMM nor the buffer.
+        let want_w = wg.track_op() || wu.track_op();
+        let mut dwg = vec![0f32; if want_w { f * d } else { 0 }];
+        let mut dwu = vec![0f32; if want_w { f * d } else { 0 }];
         with_f32(x, name, |x| {
             with_f32(wg, name, |wg| {
                 with_f32(wu, name, |wu| unsafe {
@@ -233,6 +235,9 @@ impl CustomOp3 for SwiGluMlp {
                         1.0,
                         true,
                     );
+                    if !want_w {
+                        return;
+                    }
                     sgemm(
                         f,
                         d,
@@ -261,10 +266,15 @@ impl CustomOp3 for SwiGluMlp {
             })
         })???;
         drop((dgate, dup));
+        let grad = |g: Vec<f32>, w: &Tensor| {
+            w.track_op()
+                .then(|| Tensor::from_vec(g, w.shape(), w.device()))
+                .transpose()
+        };
         Ok((
             Some(Tensor::from_vec(dx, x.shape(), x.device())?),
-            Some(Tensor::from_vec(dwg, wg.shape(), wg.device())?),
-            Some(Tensor::from_vec(dwu, wu.shape(), wu.device())?),
+            grad(dwg, wg)?,
+            grad(dwu, wu)?,
         ))
     }
 }
