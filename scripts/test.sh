@@ -10,6 +10,12 @@ command -v cargo >/dev/null || { echo "test.sh: cargo not found: install Rust (h
 
 bash scripts/fetch_smollm2.sh
 bash scripts/fetch_minilm.sh
+# The report's browser check needs Chromium; once installed, a missing browser is a failure.
+if bash scripts/fetch_chromium.sh; then
+    export KEEL_REQUIRE_BROWSER=1
+else
+    echo "test.sh: warning: Chromium could not be installed; the report browser check will only warn" >&2
+fi
 
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
