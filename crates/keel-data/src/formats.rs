@@ -456,9 +456,26 @@ pub fn prepare(
     truncation: Truncation,
     strict: bool,
 ) -> Result<Prepared> {
+    prepare_with(examples, max_len, truncation, strict, |ex| {
+        Ok(template.render(tok, ex))
+    })
+}
+
+/// [`prepare`] with any renderer (e.g. a model's own Jinja chat template); a render error is
+/// reported against the row's file and line.
+pub fn prepare_with(
+    examples: &[SourcedExample],
+    max_len: usize,
+    truncation: Truncation,
+    strict: bool,
+    mut render: impl FnMut(&ChatExample) -> std::result::Result<TokenizedExample, String>,
+) -> Result<Prepared> {
     let mut out = Prepared::default();
     for s in examples {
-        let mut t = template.render(tok, &s.example);
+        let mut t = render(&s.example).map_err(|message| DataError::Invalid {
+            path: s.path.clone(),
+            message: format!("line {}: {message}", s.line),
+        })?;
         match fit_length(&mut t, max_len, truncation) {
             Ok(cut) => {
                 out.truncated += usize::from(cut);

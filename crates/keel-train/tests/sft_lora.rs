@@ -1,56 +1,19 @@
 //! LoRA: frozen base weights get no gradient, adapters start at the base model, LoRA SFT
 //! learns and resumes exactly, and a saved adapter loads merged with the same logits.
 
+mod world_base;
+
 use candle_core::{Device, Tensor};
-use keel_core::rng::{rng_for, save_state};
-use keel_data::chat::{KeelChatTemplate, TokenizedExample};
-use keel_data::sft_mix::world_sft_examples;
-use keel_data::tokenizer::{save_tokenizer, train_tokenizer, KeelTokenizer};
-use keel_data::world::{generate, Split, WorldConfig};
+use keel_data::chat::TokenizedExample;
 use keel_model::lora::LoraConfig;
-use keel_model::{Llama, LlamaConfig};
-use keel_train::checkpoint::{self, TrainerState};
-use keel_train::optim::AdamW;
+use keel_model::Llama;
+use keel_train::checkpoint;
 use keel_train::policy::Policy;
 use keel_train::pretrain::RunOptions;
 use keel_train::sft::{sft, SftConfig};
 use keel_train::sft_batch::collate;
-use std::path::{Path, PathBuf};
-
-fn setup(dir: &Path) -> (PathBuf, Vec<TokenizedExample>, Vec<TokenizedExample>) {
-    let w = generate(&WorldConfig::tiny(), 0).unwrap();
-    let tok = train_tokenizer(w.corpus.train.iter().map(|d| d.text.as_str()), 400).unwrap();
-    let tok_path = dir.join("tokenizer.json");
-    save_tokenizer(&tok, &tok_path).unwrap();
-    let tk = KeelTokenizer::from_file(&tok_path).unwrap();
-    let cfg = LlamaConfig::tiny(tk.vocab_size(), 32, 2, 4);
-    let (vm, _m) = Llama::init(&cfg, 1).unwrap();
-    let opt = AdamW::new(
-        checkpoint::named_vars(&cfg, &vm).unwrap(),
-        Default::default(),
-    );
-    let state = TrainerState {
-        step: 0,
-        tokens_seen: 0,
-        data_rng: save_state(&rng_for(0, "x")),
-        optimizer_t: 0,
-        trainer_config: serde_json::json!({}),
-    };
-    let json = std::fs::read(&tok_path).unwrap();
-    let base =
-        checkpoint::save(&dir.join("base"), &cfg, &vm, &opt, &state, Some(&json), 1).unwrap();
-    let tpl = KeelChatTemplate::new(&tk).unwrap();
-    let render = |split| -> Vec<TokenizedExample> {
-        world_sft_examples(&w, split, 0.2, 0)
-            .unwrap()
-            .examples
-            .iter()
-            .map(|e| tpl.render(&tk, e))
-            .filter(|t| t.len() <= 128)
-            .collect()
-    };
-    (base, render(Split::Train), render(Split::Validation))
-}
+use std::path::Path;
+use world_base::setup;
 
 fn lora() -> LoraConfig {
     LoraConfig {
@@ -96,7 +59,7 @@ fn max_diff(a: &[f32], b: &[f32]) -> f32 {
 #[test]
 fn frozen_base_gets_no_gradient_and_adapters_start_at_the_base() {
     let dir = tempfile::tempdir().unwrap();
-    let (base, train, _) = setup(dir.path());
+    let (base, _, train, _) = setup(dir.path());
     let full = Policy::load(&base, None, 0).unwrap();
     let p = Policy::load(&base, Some(&lora()), 0).unwrap();
     // B = 0 at initialisation: exactly the base model.
@@ -175,7 +138,7 @@ fn frozen_base_gets_no_gradient_and_adapters_start_at_the_base() {
 #[test]
 fn lora_sft_learns_resumes_exactly_and_loads_merged() {
     let dir = tempfile::tempdir().unwrap();
-    let (base, train, val) = setup(dir.path());
+    let (base, _, train, val) = setup(dir.path());
     let val = &val[..16];
     let base_bytes = std::fs::read(base.join("model.safetensors")).unwrap();
 
@@ -289,7 +252,7 @@ fn lora_sft_learns_resumes_exactly_and_loads_merged() {
 #[test]
 fn bad_adapter_configs_are_clear_errors() {
     let dir = tempfile::tempdir().unwrap();
-    let (base, _, _) = setup(dir.path());
+    let (base, _, _, _) = setup(dir.path());
     let bad = LoraConfig {
         target_modules: vec!["qkv".into()],
         ..lora()

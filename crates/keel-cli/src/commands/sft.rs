@@ -3,9 +3,9 @@
 //! shapes), loss on assistant tokens only, rendered with the model's own chat template.
 
 use anyhow::{bail, Context, Result};
-use keel_data::chat::{fit_length, ChatExample, Truncation};
+use keel_data::chat::Truncation;
 use keel_data::formats::{
-    count_reasons, load_dataset, BadReason, BadRow, FieldMap, Format, LoadOptions,
+    count_reasons, load_dataset, prepare_with, FieldMap, Format, LoadOptions,
 };
 use keel_model::lora::LoraConfig;
 use keel_train::chat_render::ChatRenderer;
@@ -159,12 +159,12 @@ pub fn run(args: SftArgs) -> Result<()> {
     let mut report = serde_json::Map::new();
     let mut load = |path: &PathBuf, name: &str| -> Result<Vec<keel_data::chat::TokenizedExample>> {
         let ds = load_dataset(path, &opts)?;
-        let p = render_all(
-            &renderer,
+        let p = prepare_with(
             &ds.examples,
             cfg.seq_len,
             cfg.truncation,
             args.strict,
+            |ex| renderer.render(ex).map_err(|e| e.to_string()),
         )?;
         let mut bad = ds.bad.clone();
         bad.extend(p.bad.iter().cloned());
@@ -218,54 +218,4 @@ pub fn run(args: SftArgs) -> Result<()> {
     keel_core::artifact::write_json_atomic(&args.out.join("sft.json"), &out)?;
     println!("{}", serde_json::to_string_pretty(&out)?);
     Ok(())
-}
-
-/// Rendered examples, and rows dropped for length.
-#[derive(Default)]
-struct Rendered {
-    examples: Vec<keel_data::chat::TokenizedExample>,
-    bad: Vec<BadRow>,
-    truncated: usize,
-}
-
-/// Render every example with the model's template and apply the length policy; a row still
-/// too long is a bad row (file:line), or an error with `strict`.
-fn render_all(
-    renderer: &ChatRenderer,
-    examples: &[keel_data::formats::SourcedExample],
-    max_len: usize,
-    truncation: Truncation,
-    strict: bool,
-) -> Result<Rendered> {
-    let mut out = Rendered::default();
-    for s in examples {
-        let mut t = renderer.render(&s.example)?;
-        match fit_length(&mut t, max_len, truncation) {
-            Ok(cut) => {
-                out.truncated += usize::from(cut);
-                out.examples.push(t);
-            }
-            Err(min_len) => {
-                let b = BadRow {
-                    path: s.path.clone(),
-                    line: s.line,
-                    unit: s.unit,
-                    field: match &s.example {
-                        ChatExample::Text { .. } => "text".into(),
-                        ChatExample::Chat { .. } => "messages".into(),
-                    },
-                    reason: BadReason::TooLong,
-                    message: format!(
-                        "{} tokens; {min_len} after {truncation:?} truncation, over the limit of {max_len}",
-                        t.len()
-                    ),
-                };
-                if strict {
-                    bail!("{b}");
-                }
-                out.bad.push(b);
-            }
-        }
-    }
-    Ok(out)
 }
