@@ -27,9 +27,39 @@ fn tiny_demo_runs_every_stage_and_writes_a_summary() {
         "| pretrain |",
         "| base eval |",
         "| samples |",
+        "| assess pretrain |",
+        "| curate + sft |",
+        "| reward model |",
+        "| DPO |",
+        "| report |",
+        "| SFT (safety 0.30) |",
+        "| SFT + DPO |",
     ] {
         assert!(summary.contains(stage), "summary lacks {stage}:\n{summary}");
     }
+    // Every model stage is evaluated and recorded; the report renders from the run log.
+    let log: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("run.json")).unwrap()).unwrap();
+    let stages = log["stages"].as_array().unwrap();
+    let names: Vec<&str> = stages.iter().map(|s| s["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["pretrain", "sft", "reward", "dpo"]);
+    for s in stages {
+        let evals = s["evals"].as_array().unwrap();
+        if s["name"] != "reward" {
+            for m in ["helpfulness", "harmlessness", "over_refusal", "abstention"] {
+                assert!(
+                    evals
+                        .iter()
+                        .any(|e| e["name"] == m && e["n"].as_u64() > Some(0)),
+                    "stage {} lacks {m}: {evals:?}",
+                    s["name"]
+                );
+            }
+            assert!(s["redteam"]["overall"]["scored"].as_u64() > Some(0));
+        }
+    }
+    assert!(out.join("report/model_card.md").exists() && out.join("report/report.html").exists());
+    assert!(out.join("sft/data/curate_report.json").exists());
     assert!(out.join("world/manifest.json").exists());
     assert!(out.join("pretrain/checkpoints/latest").exists());
     let metrics = std::fs::read_to_string(out.join("pretrain/metrics.jsonl")).unwrap();

@@ -240,6 +240,13 @@ impl KeelChatTemplate {
         out
     }
 
+    /// This template as a Hugging Face Jinja chat template, written into Keel checkpoints'
+    /// `tokenizer_config.json` so that any HF-style loader (Keel's own `keel chat`/`keel eval`,
+    /// transformers' `apply_chat_template`) renders conversations exactly as training did.
+    /// Rendered text tokenises to [`KeelChatTemplate::render_prompt`]'s ids (tested in
+    /// keel-train), except that special-token strings typed inside content are not escaped.
+    pub const JINJA: &'static str = "{{ '<|bos|>' }}{% for message in messages %}{{ '<|' + message['role'] + '|>' + message['content'] + '<|end|>' }}{% endfor %}{% if add_generation_prompt %}{{ '<|assistant|>' }}{% endif %}";
+
     /// Ids of a conversation so far followed by `<|assistant|>`: the prompt for generation.
     /// Stop generation on [`KeelChatTemplate::end`].
     pub fn render_prompt(&self, tok: &KeelTokenizer, messages: &[Message]) -> Vec<u32> {

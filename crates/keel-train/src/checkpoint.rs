@@ -122,6 +122,9 @@ pub fn save_named(
     write_json_atomic(&tmp.join("trainer_state.json"), state)?;
     if let Some(t) = tokenizer_json {
         write_atomic(&tmp.join("tokenizer.json"), t)?;
+        if let Some(tc) = keel_tokenizer_config(t) {
+            write_atomic(&tmp.join("tokenizer_config.json"), &tc)?;
+        }
     }
     // fsync the files' directory entry by renaming the whole directory into place.
     if final_dir.exists() {
@@ -131,6 +134,24 @@ pub fn save_named(
     write_atomic(&root.join("latest"), name.as_bytes())?;
     prune(&root, keep)?;
     Ok(final_dir)
+}
+
+/// For a tokenizer with Keel's chat tokens: a `tokenizer_config.json` naming Keel's chat
+/// template (as Jinja) and `<|end|>` as the end-of-turn token generation stops on, so the
+/// checkpoint chats and evaluates like any Hugging Face model. `None` for other tokenizers.
+fn keel_tokenizer_config(tokenizer_json: &[u8]) -> Option<Vec<u8>> {
+    use keel_data::tokenizer::{BOS, END, PAD};
+    let tok = tokenizers::Tokenizer::from_bytes(tokenizer_json).ok()?;
+    let tok = keel_data::tokenizer::KeelTokenizer::from_tokenizer(tok).ok()?;
+    keel_data::chat::KeelChatTemplate::new(&tok).ok()?;
+    let tc = serde_json::json!({
+        "chat_template": keel_data::chat::KeelChatTemplate::JINJA,
+        "bos_token": BOS,
+        "eos_token": END,
+        "pad_token": PAD,
+        "tokenizer_class": "PreTrainedTokenizerFast",
+    });
+    serde_json::to_vec_pretty(&tc).ok()
 }
 
 fn prune(root: &Path, keep: usize) -> Result<()> {

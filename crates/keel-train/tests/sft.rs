@@ -233,3 +233,38 @@ fn sft_on_world_data_lowers_validation_loss() {
         .tokenizer_json
         .is_some());
 }
+
+/// A Keel checkpoint carries Keel's template as Jinja in `tokenizer_config.json`: loading it
+/// like any HF model renders a conversation to exactly the ids training used, and generation
+/// stops at the end-of-turn token.
+#[test]
+fn keel_checkpoints_chat_through_their_jinja_template_with_training_ids() {
+    use keel_data::chat::{KeelChatTemplate, Message, Role};
+    use keel_model::chat_template::ChatMessage;
+    let dir = tempfile::tempdir().unwrap();
+    let (base, tk, _, _) = setup(dir.path());
+    let m = keel_model::load_model(&base).unwrap();
+    let tpl = KeelChatTemplate::new(&tk).unwrap();
+    let conv = [
+        ("system", "Answer briefly."),
+        ("user", "Where does Ada Brook live?"),
+        ("assistant", "In Millford, by the river."),
+        ("user", "And what is 12 + 30?"),
+    ];
+    let role = |r: &str| match r {
+        "system" => Role::System,
+        "user" => Role::User,
+        _ => Role::Assistant,
+    };
+    let keel: Vec<Message> = conv
+        .iter()
+        .map(|(r, c)| Message::new(role(r), *c))
+        .collect();
+    let hf: Vec<ChatMessage> = conv.iter().map(|(r, c)| ChatMessage::new(*r, *c)).collect();
+    assert_eq!(
+        m.encode_chat(&hf).unwrap(),
+        tpl.render_prompt(&tk, &keel),
+        "Jinja rendering must tokenise to the training ids"
+    );
+    assert!(m.eos_token_ids.contains(&tpl.end), "{:?}", m.eos_token_ids);
+}

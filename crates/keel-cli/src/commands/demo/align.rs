@@ -1,0 +1,209 @@
+//! The alignment stages of the demo, each a call into the same library code its own command
+//! runs: curate the world's demonstrations at a safety-mix ratio, supervised fine-tuning,
+//! a reward model on the world's preference pairs, and DPO from the SFT model. Each stage's
+//! settings and training figures go into the run's `run.json`.
+
+use anyhow::Result;
+use keel_core::run_log::{DataRecord, RunLog, StageRecord};
+use keel_data::chat::ChatExample;
+use keel_data::curate::rows::{world_eval_set, world_rows};
+use keel_data::curate::{curate, CurateConfig, CurateReport};
+use keel_data::preference::{world_pairs, PreferencePair};
+use keel_data::world::World;
+use keel_train::dpo::{dpo, DpoConfig, DpoOutcome};
+use keel_train::pretrain::RunOptions;
+use keel_train::reward::{train_reward, RewardConfig, RewardOutcome};
+use keel_train::sft::{sft_chat, SftConfig, SftOutcome};
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Instant;
+
+pub fn quiet_opts() -> RunOptions<'static> {
+    RunOptions {
+        show_progress: true,
+        ..Default::default()
+    }
+}
+
+/// Add (or replace) a stage in `run_dir/run.json`, keeping evals already recorded on it.
+pub fn record(run_dir: &Path, mut stage: StageRecord) -> Result<()> {
+    let mut log = RunLog::load_or_new(run_dir)?;
+    if let Some(old) = log.stage(&stage.name) {
+        stage.evals = old.evals.clone();
+        stage.redteam = old.redteam.clone();
+    }
+    log.record_stage(stage);
+    log.save()?;
+    Ok(())
+}
+
+/// The world's train-split demonstrations, curated (filters, dedupe, decontamination against
+/// every test-split prompt) and mixed so that safety rows (harmful → refusal, benign-sensitive
+/// → answer) are `safety_ratio` of the result, instruction and honesty rows in their natural
+/// proportion. Writes the data report to `out_dir`.
+pub fn curated_demonstrations(
+    world: &World,
+    safety_ratio: f64,
+    seed: u64,
+    out_dir: &Path,
+) -> Result<(Vec<ChatExample>, CurateReport)> {
+    let rows = world_rows(&world.train);
+    let mut groups: BTreeMap<String, f64> = BTreeMap::new();
+    for r in &rows {
+        *groups.entry(r.group()).or_default() += 1.0;
+    }
+    let helpful = groups.get("instruction").copied().unwrap_or(0.0)
+        + groups.get("honesty").copied().unwrap_or(0.0);
+    let mut mix = BTreeMap::new();
+    for g in ["instruction", "honesty"] {
+        mix.insert(g.to_string(), groups.get(g).copied().unwrap_or(0.0));
+    }
+    mix.insert(
+        "safety".to_string(),
+        safety_ratio / (1.0 - safety_ratio) * helpful,
+    );
+    let cfg = CurateConfig {
+        seed,
+        mix: Some(mix),
+        ..Default::default()
+    };
+    let evals = [world_eval_set("world/test", &world.test)];
+    let out = curate(rows, &cfg, &evals)?;
+    out.report.write(out_dir)?;
+    Ok((
+        out.kept.into_iter().map(|r| r.example).collect(),
+        out.report,
+    ))
+}
+
+/// SFT from `base` on curated demonstrations (validation: the world's validation split).
+pub fn sft_stage(
+    run_dir: &Path,
+    name: &str,
+    world: &World,
+    base: &Path,
+    cfg: &SftConfig,
+    safety_ratio: f64,
+) -> Result<(SftOutcome, CurateReport)> {
+    let t = Instant::now();
+    let dir = run_dir.join(name);
+    let (train, report) = curated_demonstrations(world, safety_ratio, cfg.seed, &dir.join("data"))?;
+    let val: Vec<ChatExample> = world_rows(&world.validation)
+        .into_iter()
+        .map(|r| r.example)
+        .collect();
+    let out = sft_chat(base, cfg, &train, &val, &dir, quiet_opts())?;
+    let mut st = StageRecord::new(name, keel_core::run_log::kinds::SFT);
+    st.command = Some(format!("keel demo (SFT, safety mix {safety_ratio})"));
+    st.hyperparameters = serde_json::to_value(cfg)?;
+    st.hyperparameters["safety_ratio"] = serde_json::json!(safety_ratio);
+    st.data.push(DataRecord {
+        path: "world/tasks/train (instructions, harmful, benign_sensitive, unanswerable, false_premise)"
+            .into(),
+        role: Some("train".into()),
+        sha256: None,
+        rows: Some(report.rows_out as u64),
+        dropped: report
+            .dropped
+            .iter()
+            .map(|(r, n)| (keel_data::curate::report::reason_name(*r), *n as u64))
+            .collect(),
+    });
+    st.checkpoint = Some(rel(run_dir, &out.final_checkpoint));
+    st.training = BTreeMap::from([
+        ("steps".into(), out.steps as f64),
+        ("final_loss".into(), out.train_loss),
+        ("tokens_per_s".into(), out.tokens_per_sec),
+        ("wall_s".into(), t.elapsed().as_secs_f64()),
+    ]);
+    if let Some(v) = out.val_loss {
+        st.training.insert("val_loss".into(), v);
+    }
+    record(run_dir, st)?;
+    Ok((out, report))
+}
+
+/// The world's preference pairs of one split (chosen vs a rejected answer with a typed defect).
+pub fn pairs(banks: &keel_data::world::TaskBanks) -> Vec<PreferencePair> {
+    world_pairs(&banks.preferences, Path::new("world"))
+        .into_iter()
+        .map(|p| p.pair)
+        .collect()
+}
+
+/// A reward model on the SFT model's trunk; accuracy on the validation split's pairs.
+pub fn reward_stage(
+    run_dir: &Path,
+    world: &World,
+    sft: &Path,
+    cfg: &RewardConfig,
+) -> Result<RewardOutcome> {
+    let t = Instant::now();
+    let (train, val) = (pairs(&world.train), pairs(&world.validation));
+    let out = train_reward(
+        sft,
+        cfg,
+        &train,
+        &val,
+        &run_dir.join("reward"),
+        quiet_opts(),
+    )?;
+    let mut st = StageRecord::new("reward", keel_core::run_log::kinds::REWARD);
+    st.command = Some("keel demo (reward model)".into());
+    st.hyperparameters = serde_json::to_value(cfg)?;
+    st.data.push(pair_data("train", out.train_pairs));
+    st.checkpoint = Some(rel(run_dir, &out.final_checkpoint));
+    st.training = BTreeMap::from([
+        ("steps".into(), out.steps as f64),
+        ("final_loss".into(), out.train_loss),
+        ("tokens_per_s".into(), out.tokens_per_sec),
+        ("wall_s".into(), t.elapsed().as_secs_f64()),
+    ]);
+    if let (Some(b), Some(a)) = (out.val_before, out.val) {
+        st.training.insert("val_accuracy_before".into(), b.accuracy);
+        st.training.insert("val_accuracy".into(), a.accuracy);
+        st.training.insert("val_margin".into(), a.margin);
+    }
+    record(run_dir, st)?;
+    Ok(out)
+}
+
+/// DPO from the SFT model (its own frozen copy as the reference).
+pub fn dpo_stage(run_dir: &Path, world: &World, sft: &Path, cfg: &DpoConfig) -> Result<DpoOutcome> {
+    let t = Instant::now();
+    let (train, val) = (pairs(&world.train), pairs(&world.validation));
+    let out = dpo(sft, cfg, &train, &val, &run_dir.join("dpo"), quiet_opts())?;
+    let mut st = StageRecord::new("dpo", keel_core::run_log::kinds::DPO);
+    st.command = Some("keel demo (DPO)".into());
+    st.hyperparameters = serde_json::to_value(cfg)?;
+    st.data.push(pair_data("train", out.train_items));
+    st.checkpoint = Some(rel(run_dir, &out.final_checkpoint));
+    st.training = BTreeMap::from([
+        ("steps".into(), out.steps as f64),
+        ("final_loss".into(), out.train_loss),
+        ("tokens_per_s".into(), out.tokens_per_sec),
+        ("reference_s".into(), out.reference_secs),
+        ("wall_s".into(), t.elapsed().as_secs_f64()),
+    ]);
+    if let (Some(b), Some(a)) = (out.val_before, out.val) {
+        st.training.insert("val_accuracy_before".into(), b.accuracy);
+        st.training.insert("val_accuracy".into(), a.accuracy);
+        st.training.insert("val_margin".into(), a.margin);
+    }
+    record(run_dir, st)?;
+    Ok(out)
+}
+
+fn pair_data(role: &str, rows: usize) -> DataRecord {
+    DataRecord {
+        path: "world/tasks/train/preferences.jsonl".into(),
+        role: Some(role.into()),
+        sha256: None,
+        rows: Some(rows as u64),
+        dropped: Default::default(),
+    }
+}
+
+pub fn rel(run_dir: &Path, p: &Path) -> String {
+    p.strip_prefix(run_dir).unwrap_or(p).display().to_string()
+}
