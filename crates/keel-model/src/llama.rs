@@ -6,7 +6,7 @@
 
 use crate::config::LlamaConfig;
 use crate::lora::{LoraConfig, LoraPair, MODULES};
-use crate::ops::{self, RopeTables};
+use crate::ops::{self, RopeTables, Segments};
 use candle_core::{DType, Device, Tensor, Var};
 use candle_nn::{VarBuilder, VarMap};
 use keel_core::rng::rng_for;
@@ -298,12 +298,46 @@ impl Llama {
     pub fn forward_hidden(
         &self,
         ids: &Tensor,
+        cache: Option<&mut KvCache>,
+    ) -> candle_core::Result<Tensor> {
+        self.hidden(ids, cache, None)
+    }
+
+    /// Final hidden states `[b, t, d]` of packed rows: `segs` marks the documents side by
+    /// side in each row; every document is computed as if alone (attention stays inside it,
+    /// RoPE positions restart at 0). No KV cache.
+    pub fn forward_hidden_packed(
+        &self,
+        ids: &Tensor,
+        segs: &Arc<Segments>,
+    ) -> candle_core::Result<Tensor> {
+        self.hidden(ids, None, Some(segs))
+    }
+
+    fn hidden(
+        &self,
+        ids: &Tensor,
         mut cache: Option<&mut KvCache>,
+        segs: Option<&Arc<Segments>>,
     ) -> candle_core::Result<Tensor> {
         let c = &self.config;
         let (b, t) = ids.dims2()?;
         let offset = cache.as_ref().map(|c| c.len()).unwrap_or(0);
-        if offset + t > c.max_position_embeddings {
+        if let Some(sg) = segs {
+            if sg.dims() != (b, t) || cache.is_some() {
+                candle_core::bail!(
+                    "packed forward: segments {:?} for ids [{b}, {t}] (and no KV cache)",
+                    sg.dims()
+                );
+            }
+            if sg.longest() > c.max_position_embeddings {
+                candle_core::bail!(
+                    "a packed document of {} positions exceeds max_position_embeddings {}",
+                    sg.longest(),
+                    c.max_position_embeddings
+                );
+            }
+        } else if offset + t > c.max_position_embeddings {
             candle_core::bail!(
                 "sequence of {} positions exceeds max_position_embeddings {}",
                 offset + t,
@@ -330,14 +364,18 @@ impl Llama {
             };
             let lin = |m: usize, x: &Tensor, w: &Tensor| lora(m, x, ops::linear(x, w)?);
             let n = ops::rms_norm(&x, &l.attn_norm, eps)?;
-            let q = ops::rope(&lin(0, &n, &l.wq)?, &self.rope, h, offset)?;
-            let k = ops::rope(&lin(1, &n, &l.wk)?, &self.rope, kvh, offset)?;
+            let rope = |x: Tensor, heads: usize| match segs {
+                None => ops::rope(&x, &self.rope, heads, offset),
+                Some(sg) => ops::rope_segments(&x, &self.rope, heads, sg),
+            };
+            let q = rope(lin(0, &n, &l.wq)?, h)?;
+            let k = rope(lin(1, &n, &l.wk)?, kvh)?;
             let v = lin(2, &n, &l.wv)?;
             let (k, v) = match cache.as_deref_mut() {
                 Some(cache) => cache.append(i, &k, &v, c.max_position_embeddings)?,
                 None => (k, v),
             };
-            let a = ops::causal_attention(&q, &k, &v, h, kvh)?;
+            let a = ops::segment_attention(&q, &k, &v, h, kvh, segs)?;
             x = lora(3, &a, ops::linear_residual(&x, &a, &l.wo)?)?;
             let n = ops::rms_norm(&x, &l.mlp_norm, eps)?;
             let m = if l.lora[4].is_some() || l.lora[5].is_some() {
@@ -369,6 +407,16 @@ impl Llama {
         ops::linear(&h, &self.lm_head)
     }
 
+    /// Logits `[b, t, vocab]` of packed rows (see [`Llama::forward_hidden_packed`]).
+    pub fn forward_packed(
+        &self,
+        ids: &Tensor,
+        segs: &Arc<Segments>,
+    ) -> candle_core::Result<Tensor> {
+        let h = self.forward_hidden_packed(ids, segs)?;
+        ops::linear(&h, &self.lm_head)
+    }
+
     /// Logits `[b, vocab]` of the last position only: what a decode step needs, without the
     /// LM head over the whole prompt.
     pub fn forward_last(
@@ -390,7 +438,20 @@ impl Llama {
         targets: &Tensor,
         mask: Option<&Tensor>,
     ) -> candle_core::Result<Tensor> {
-        let h = self.forward_hidden(ids, None)?;
+        self.loss_packed(ids, targets, mask, None)
+    }
+
+    /// [`Llama::loss`] over packed rows when `segs` is given (see
+    /// [`Llama::forward_hidden_packed`]): the mean over every counted position of every
+    /// document in the batch.
+    pub fn loss_packed(
+        &self,
+        ids: &Tensor,
+        targets: &Tensor,
+        mask: Option<&Tensor>,
+        segs: Option<&Arc<Segments>>,
+    ) -> candle_core::Result<Tensor> {
+        let h = self.hidden(ids, None, segs)?;
         let h = h.reshape(((), self.config.hidden_size))?;
         ops::linear_cross_entropy(&h, &self.lm_head, targets, mask)
     }
@@ -447,220 +508,5 @@ fn standard_normal(rng: &mut impl Rng) -> f32 {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn kv_cache_forward_matches_full_forward() {
-        let cfg = LlamaConfig::tiny(50, 32, 2, 4);
-        let (_vm, m) = Llama::init(&cfg, 1).unwrap();
-        let ids = Tensor::new(&[[3u32, 7, 9, 11, 2, 5]], &Device::Cpu).unwrap();
-        let full = m.forward(&ids, None).unwrap();
-        let mut cache = KvCache::new(2);
-        let a = m
-            .forward(&ids.narrow(1, 0, 4).unwrap(), Some(&mut cache))
-            .unwrap();
-        let b = m
-            .forward(&ids.narrow(1, 4, 1).unwrap(), Some(&mut cache))
-            .unwrap();
-        let c = m
-            .forward(&ids.narrow(1, 5, 1).unwrap(), Some(&mut cache))
-            .unwrap();
-        let inc = Tensor::cat(&[a, b, c], 1).unwrap();
-        let diff = (full - inc).unwrap().abs().unwrap().max_all().unwrap();
-        assert!(diff.to_scalar::<f32>().unwrap() < 1e-4);
-    }
-
-    #[test]
-    fn kv_cache_with_gqa_batch_and_growth_matches_full_forward() {
-        let mut cfg = LlamaConfig::tiny(40, 32, 2, 4);
-        cfg.num_key_value_heads = Some(2);
-        cfg.max_position_embeddings = 128;
-        let (_vm, m) = Llama::init(&cfg, 3).unwrap();
-        let ids: Vec<u32> = (0..2 * 70).map(|i| (i * 7 % 40) as u32).collect();
-        let ids = Tensor::from_vec(ids, (2, 70), &Device::Cpu).unwrap();
-        let full = m.forward(&ids, None).unwrap();
-        let mut cache = KvCache::new(2);
-        // 60 positions, then single steps past the initial 64-row capacity (the buffer grows).
-        let mut parts = vec![m
-            .forward(&ids.narrow(1, 0, 60).unwrap(), Some(&mut cache))
-            .unwrap()];
-        for p in 60..70 {
-            parts.push(
-                m.forward(&ids.narrow(1, p, 1).unwrap(), Some(&mut cache))
-                    .unwrap(),
-            );
-        }
-        assert_eq!(cache.len(), 70);
-        let inc = Tensor::cat(&parts, 1).unwrap();
-        let diff = (full - inc).unwrap().abs().unwrap().max_all().unwrap();
-        assert!(diff.to_scalar::<f32>().unwrap() < 1e-4);
-        // A cloned cache is independent: extending the clone leaves the original intact.
-        let mut c2 = cache.clone();
-        m.forward(&ids.narrow(1, 0, 1).unwrap(), Some(&mut c2))
-            .unwrap();
-        assert_eq!((cache.len(), c2.len()), (70, 71));
-    }
-
-    /// The same model written with the composite reference ops, in f64.
-    fn reference_loss(m: &Llama, ids: &Tensor, targets: &Tensor, mask: &Tensor) -> Tensor {
-        use crate::ops::reference as r;
-        let c = &m.config;
-        let f = |t: &Tensor| t.to_dtype(DType::F64).unwrap();
-        let (h, kvh, eps) = (c.num_attention_heads, c.kv_heads(), c.rms_norm_eps);
-        let (b, t) = ids.dims2().unwrap();
-        let (cos, sin) = m.rope.narrow(0, t).unwrap();
-        let mut x = f(&m.embed)
-            .index_select(&ids.flatten_all().unwrap(), 0)
-            .unwrap()
-            .reshape((b, t, c.hidden_size))
-            .unwrap();
-        for l in &m.layers {
-            let n = r::rms_norm(&x, &f(&l.attn_norm), eps).unwrap();
-            let q = r::rope(&r::linear(&n, &f(&l.wq)).unwrap(), &cos, &sin, h).unwrap();
-            let k = r::rope(&r::linear(&n, &f(&l.wk)).unwrap(), &cos, &sin, kvh).unwrap();
-            let v = r::linear(&n, &f(&l.wv)).unwrap();
-            let a = r::causal_attention(&q, &k, &v, h, kvh).unwrap();
-            x = (x + r::linear(&a, &f(&l.wo)).unwrap()).unwrap();
-            let n = r::rms_norm(&x, &f(&l.mlp_norm), eps).unwrap();
-            let g = r::swiglu(
-                &r::linear(&n, &f(&l.w_gate)).unwrap(),
-                &r::linear(&n, &f(&l.w_up)).unwrap(),
-            )
-            .unwrap();
-            x = (x + r::linear(&g, &f(&l.w_down)).unwrap()).unwrap();
-        }
-        let hdn = r::rms_norm(&x, &f(&m.final_norm), eps).unwrap();
-        let logits = r::linear(&hdn, &f(&m.lm_head))
-            .unwrap()
-            .reshape((b * t, c.vocab_size))
-            .unwrap();
-        r::cross_entropy(
-            &logits,
-            &targets.flatten_all().unwrap(),
-            Some(&mask.flatten_all().unwrap()),
-        )
-        .unwrap()
-    }
-
-    #[test]
-    fn model_gradients_match_the_f64_reference_model() {
-        // Every parameter's gradient through the fused model (f32) against the same model
-        // built from the composite reference ops in f64, which the op-level checks pin to
-        // finite differences. Covers the wiring: GQA, tied and untied heads, mask, residuals.
-        for tied in [true, false] {
-            let mut cfg = LlamaConfig::tiny(23, 16, 2, 4);
-            cfg.num_key_value_heads = Some(2);
-            cfg.tie_word_embeddings = tied;
-            let (vm, m) = Llama::init(&cfg, 9).unwrap();
-            let ids = Tensor::new(
-                &[[1u32, 5, 9, 2, 22, 7], [3, 3, 0, 14, 8, 19]],
-                &Device::Cpu,
-            )
-            .unwrap();
-            let tg = Tensor::new(
-                &[[5u32, 9, 2, 22, 7, 1], [3, 0, 14, 8, 19, 4]],
-                &Device::Cpu,
-            )
-            .unwrap();
-            let mask = Tensor::new(
-                &[[1f32, 1., 0., 1., 1., 1.], [0., 1., 1., 1., 1., 0.]],
-                &Device::Cpu,
-            )
-            .unwrap();
-            let fused = m.loss(&ids, &tg, Some(&mask)).unwrap();
-            let reference = reference_loss(&m, &ids, &tg, &mask);
-            let (lf, lr) = (
-                fused.to_scalar::<f32>().unwrap() as f64,
-                reference.to_scalar::<f64>().unwrap(),
-            );
-            assert!((lf - lr).abs() < 1e-5 * lr.abs(), "loss {lf} vs {lr}");
-            let (gf, gr) = (fused.backward().unwrap(), reference.backward().unwrap());
-            let vars = vm.all_vars();
-            assert_eq!(vars.len(), parameter_shapes(&cfg).len());
-            for v in vars {
-                let a = gf
-                    .get(&v)
-                    .expect("fused grad")
-                    .to_dtype(DType::F64)
-                    .unwrap();
-                // The reference converted each weight to f64, so its gradient flows back
-                // through that conversion to the same f32 variable.
-                let b = gr
-                    .get(&v)
-                    .expect("reference grad")
-                    .to_dtype(DType::F64)
-                    .unwrap();
-                let scale = b
-                    .abs()
-                    .unwrap()
-                    .max_all()
-                    .unwrap()
-                    .to_scalar::<f64>()
-                    .unwrap()
-                    .max(1e-8);
-                let d = (a - b)
-                    .unwrap()
-                    .abs()
-                    .unwrap()
-                    .max_all()
-                    .unwrap()
-                    .to_scalar::<f64>()
-                    .unwrap();
-                assert!(
-                    d / scale < 1e-4,
-                    "gradient of a {:?} parameter differs: {:.2e}",
-                    v.dims(),
-                    d / scale
-                );
-            }
-        }
-    }
-
-    #[test]
-    fn tiny_model_overfits_a_repeated_pattern() {
-        let mut cfg = LlamaConfig::tiny(32, 64, 2, 4);
-        cfg.max_position_embeddings = 64;
-        let (vm, m) = Llama::init(&cfg, 11).unwrap();
-        let mut opt = crate::bench::FusedAdamW::new(vm.all_vars(), 1e-2, (0.9, 0.95), 1e-8, 0.0);
-        // Period-8 pattern, 4 different phases per batch: after the first period the next
-        // token is fully determined, so the loss can approach zero.
-        let pat = [3u32, 17, 8, 25, 1, 30, 12, 6];
-        let row = |s: usize| -> Vec<u32> { (0..33).map(|i| pat[(i + s) % 8]).collect() };
-        let data: Vec<u32> = (0..4).flat_map(|s| row(2 * s)).collect();
-        let all = Tensor::from_vec(data, (4, 33), &Device::Cpu).unwrap();
-        let (inp, tgt) = (
-            all.narrow(1, 0, 32).unwrap().contiguous().unwrap(),
-            all.narrow(1, 1, 32).unwrap().contiguous().unwrap(),
-        );
-        // Mask out the first period, where the next token is not yet predictable.
-        let mask: Vec<f32> = (0..4 * 32)
-            .map(|i| if i % 32 >= 8 { 1.0 } else { 0.0 })
-            .collect();
-        let mask = Tensor::from_vec(mask, (4, 32), &Device::Cpu).unwrap();
-        let mut loss = f32::INFINITY;
-        for _ in 0..150 {
-            let l = m.loss(&inp, &tgt, Some(&mask)).unwrap();
-            loss = l.to_scalar::<f32>().unwrap();
-            if loss < 0.05 {
-                break;
-            }
-            opt.clip_and_step(&l.backward().unwrap(), 1.0).unwrap();
-        }
-        assert!(loss < 0.1, "loss after training: {loss}");
-    }
-
-    #[test]
-    fn init_is_deterministic() {
-        let cfg = LlamaConfig::tiny(50, 32, 1, 4);
-        let (_a, m1) = Llama::init(&cfg, 5).unwrap();
-        let (_b, m2) = Llama::init(&cfg, 5).unwrap();
-        let d = (m1.embed.clone() - m2.embed.clone())
-            .unwrap()
-            .abs()
-            .unwrap()
-            .sum_all()
-            .unwrap();
-        assert_eq!(d.to_scalar::<f32>().unwrap(), 0.0);
-    }
-}
+#[path = "llama_tests.rs"]
+mod tests;

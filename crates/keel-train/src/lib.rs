@@ -23,6 +23,7 @@ pub mod rl;
 pub mod schedule;
 pub mod sft;
 pub mod sft_batch;
+pub mod sft_pack;
 pub mod step;
 
 pub use error::{Result, TrainError};

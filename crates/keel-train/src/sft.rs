@@ -6,8 +6,11 @@
 //! [`SftConfig`] with documented defaults and one [`sft`] function. The loop shares the
 //! optimizer step, NaN guard and run start/resume with pretraining ([`crate::step`]), and
 //! writes the same atomic checkpoints, metrics JSONL and progress bar. Examples are seen in
-//! seeded epoch-shuffled order, padded per micro-batch ([`crate::sft_batch`]: padding only,
-//! no packing, because the model cannot mask attention across packed documents).
+//! seeded epoch-shuffled order, either one per row padded per micro-batch
+//! ([`crate::sft_batch`], the default) or packed several to a row by best-fit decreasing
+//! ([`crate::sft_pack`], [`PackingMode::Packing`]), where attention is masked at example
+//! boundaries so each example trains exactly as it would alone. Packing is done once, before
+//! training; epochs then shuffle the packed rows.
 
 use crate::checkpoint::{self, TrainerState};
 use crate::error::{Result, TrainError};
@@ -16,7 +19,9 @@ use crate::optim::{AdamW, AdamWConfig};
 use crate::policy::Policy;
 use crate::pretrain::RunOptions;
 use crate::schedule::Schedule;
-use crate::sft_batch::{check_example, collate, EpochOrder};
+use crate::sft_batch::{check_example, collate, Batch, EpochOrder};
+pub use crate::sft_pack::PackingMode;
+use crate::sft_pack::{collate_packed, pack_best_fit};
 use crate::step::{accumulate, begin_run_with, clipped_update, ensure_finite};
 use candle_nn::VarMap;
 use keel_core::rng::{rng_for, save_state};
@@ -33,8 +38,11 @@ use std::time::Instant;
 pub struct SftConfig {
     /// Longest example in tokens, special tokens included. Default 256.
     pub seq_len: usize,
-    /// Examples per micro-batch (padded to the longest). Default 16.
+    /// Rows per micro-batch: examples (padded to the longest) when padding, packed rows of
+    /// up to `seq_len` tokens when packing. Default 16.
     pub batch_size: usize,
+    /// One example per row (`padding`) or several, attention-masked (`packing`). Default padding.
+    pub packing: PackingMode,
     /// Micro-batches per optimizer step. Default 1.
     pub grad_accum: usize,
     /// Optimizer steps. Default 300.
@@ -67,6 +75,7 @@ impl Default for SftConfig {
         SftConfig {
             seq_len: 256,
             batch_size: 16,
+            packing: PackingMode::Padding,
             grad_accum: 1,
             max_steps: 300,
             lr: 1e-3,
@@ -122,6 +131,9 @@ pub struct SftOutcome {
     /// Mean masked loss per trained token on the validation examples, at the end.
     pub val_loss: Option<f64>,
     pub train_examples: usize,
+    /// Rows the examples were packed into (packing mode only).
+    #[serde(default)]
+    pub packed_rows: Option<usize>,
     /// Passes over the training examples.
     pub epochs: f64,
     /// Examples dropped for length / shortened by left truncation ([`sft_chat`] only).
@@ -129,6 +141,9 @@ pub struct SftOutcome {
     pub truncated: usize,
     /// Non-padding tokens per second.
     pub tokens_per_sec: f64,
+    /// Fraction of computed input positions that were padding (this run's steps).
+    #[serde(default)]
+    pub padding_fraction: f64,
     pub resumed_from: Option<u64>,
 }
 
@@ -249,9 +264,31 @@ pub fn sft(
         tokens_seen = s.tokens_seen;
         s.step
     });
+    // Packed rows (example indices) are a pure function of the data and seed, so a resumed
+    // run packs identically.
+    let packed = match cfg.packing {
+        PackingMode::Padding => None,
+        PackingMode::Packing => {
+            let lens: Vec<usize> = train.iter().map(|e| e.len()).collect();
+            Some(pack_best_fit(&lens, cfg.seq_len, cfg.seed)?)
+        }
+    };
+    let units = packed.as_ref().map_or(train.len(), Vec::len);
     // Order depends only on (seed, position); the stored generator state records its stream.
     let order_rng = rng_for(cfg.seed, "sft-order");
-    let mut order = EpochOrder::new(train.len(), cfg.seed);
+    let mut order = EpochOrder::new(units, cfg.seed);
+    let batch_at = |order: &mut EpochOrder, first: u64| -> Result<Batch> {
+        let picks = (0..cfg.batch_size as u64).map(|j| order.at(first + j));
+        match &packed {
+            None => collate(&picks.map(|i| &train[i]).collect::<Vec<_>>(), pad_id),
+            Some(rows) => {
+                let rows: Vec<Vec<&TokenizedExample>> = picks
+                    .map(|i| rows[i].iter().map(|&e| &train[e]).collect())
+                    .collect();
+                collate_packed(&rows, pad_id)
+            }
+        }
+    };
 
     let schedule = cfg.schedule();
     let end = opts
@@ -261,6 +298,7 @@ pub fn sft(
     bar.set_position(step);
     let per_step = (cfg.batch_size * cfg.grad_accum) as u64;
     let (started, start_tokens) = (Instant::now(), tokens_seen);
+    let (mut run_tokens, mut run_positions) = (0usize, 0usize);
     let (mut last_loss, mut val_loss) = (f64::NAN, None);
 
     let save = |step: u64, tokens_seen: u64, opt: &AdamW| {
@@ -276,21 +314,19 @@ pub fn sft(
 
     while step < end {
         let mut acc = None;
-        let (mut loss_sum, mut trained, mut tokens) = (0f64, 0usize, 0usize);
+        let (mut loss_sum, mut trained, mut tokens, mut positions) = (0f64, 0, 0, 0);
         for micro in 0..cfg.grad_accum {
             let first = step * per_step + (micro * cfg.batch_size) as u64;
-            let rows: Vec<&TokenizedExample> = (0..cfg.batch_size as u64)
-                .map(|j| &train[order.at(first + j)])
-                .collect();
-            let b = collate(&rows, pad_id)?;
+            let b = batch_at(&mut order, first)?;
             // LoRA dropout masks keyed by (step, micro-batch): a resumed run draws the same.
             model.set_lora_dropout_key(Some(step * cfg.grad_accum as u64 + micro as u64));
-            let loss = model.loss(&b.x, &b.y, Some(&b.mask))?;
+            let loss = model.loss_packed(&b.x, &b.y, Some(&b.mask), b.segs.as_ref())?;
             let l = loss.to_scalar::<f32>()? as f64;
             ensure_finite("loss", l, step + 1, &last_checkpoint)?;
             loss_sum += l;
             trained += b.trained;
             tokens += b.tokens;
+            positions += b.positions;
             accumulate(&mut acc, loss.backward()?, &params)?;
         }
         let grads = acc.expect("grad_accum >= 1");
@@ -306,11 +342,14 @@ pub fn sft(
         )?;
         step += 1;
         tokens_seen += tokens as u64;
+        run_tokens += tokens;
+        run_positions += positions;
         last_loss = loss_sum / cfg.grad_accum as f64;
         let tps = (tokens_seen - start_tokens) as f64 / started.elapsed().as_secs_f64().max(1e-9);
         metrics.append(&serde_json::json!({
             "step": step, "loss": last_loss, "lr": lr, "grad_norm": norm,
             "tokens": tokens_seen, "trained_tokens": trained, "tokens_per_sec": tps,
+            "padding_fraction": 1.0 - tokens as f64 / positions.max(1) as f64,
         }))?;
         bar.set_position(step);
         bar.set_message(format!("loss {last_loss:.3} · {tps:.0} tok/s"));
@@ -344,10 +383,12 @@ pub fn sft(
         train_loss: last_loss,
         val_loss,
         train_examples: train.len(),
-        epochs: (step * per_step) as f64 / train.len() as f64,
+        packed_rows: packed.as_ref().map(Vec::len),
+        epochs: (step * per_step) as f64 / units as f64,
         dropped_too_long: 0,
         truncated: 0,
         tokens_per_sec: (tokens_seen - start_tokens) as f64 / elapsed,
+        padding_fraction: 1.0 - run_tokens as f64 / run_positions.max(1) as f64,
         resumed_from,
     })
 }

@@ -1,18 +1,18 @@
 //! SFT batches: padding collation with the loss mask, the mask checks, and epoch order.
 //!
-//! Padding mode only. Packing several examples into one row needs attention that stops at
-//! document boundaries, and Keel's model has plain causal attention over the whole row, so
-//! packed examples would attend to each other; packing is left out rather than faked.
-//! Rows are right-padded: with causal attention, real tokens never see the padding after
-//! them, and padded positions have mask 0.
+//! Padding mode: one example per row. Rows are right-padded: with causal attention, real
+//! tokens never see the padding after them, and padded positions have mask 0. Packing mode
+//! (several examples per row, attention masked at their boundaries) is [`crate::sft_pack`].
 
 use crate::error::{Result, TrainError};
 use candle_core::{Device, Tensor};
 use keel_core::rng::rng_for;
 use keel_data::chat::TokenizedExample;
+use keel_model::ops::Segments;
 use rand::seq::SliceRandom;
+use std::sync::Arc;
 
-/// One padded micro-batch: inputs, targets and the target mask, each `[b, t]`.
+/// One micro-batch: inputs, targets and the target mask, each `[b, t]`.
 pub struct Batch {
     pub x: Tensor,
     pub y: Tensor,
@@ -21,6 +21,10 @@ pub struct Batch {
     pub trained: usize,
     /// Non-padding input positions.
     pub tokens: usize,
+    /// All input positions, padding included (`b · t`).
+    pub positions: usize,
+    /// Document boundaries of packed rows ([`crate::sft_pack`]); `None` for one example per row.
+    pub segs: Option<Arc<Segments>>,
 }
 
 /// Check one example is trainable: ids and mask agree in length, there is something after
@@ -87,6 +91,8 @@ pub fn collate(examples: &[&TokenizedExample], pad_id: u32) -> Result<Batch> {
         mask: Tensor::from_vec(m, (b, t), dev)?,
         trained,
         tokens,
+        positions: b * t,
+        segs: None,
     })
 }
 

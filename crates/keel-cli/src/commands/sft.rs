@@ -10,7 +10,7 @@ use keel_data::formats::{
 use keel_model::lora::LoraConfig;
 use keel_train::chat_render::ChatRenderer;
 use keel_train::pretrain::RunOptions;
-use keel_train::sft::{sft, SftConfig};
+use keel_train::sft::{sft, PackingMode, SftConfig};
 use std::path::PathBuf;
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug)]
@@ -71,6 +71,11 @@ pub struct SftArgs {
     pub batch_size: Option<usize>,
     #[arg(long)]
     pub grad_accum: Option<usize>,
+    /// Pack several examples into each row of --seq-len tokens (best-fit decreasing; attention
+    /// and RoPE positions restart at each example) instead of padding one example per row.
+    /// --batch-size then counts packed rows.
+    #[arg(long)]
+    pub packing: bool,
     /// Longest example in tokens, special tokens included.
     #[arg(long)]
     pub seq_len: Option<usize>,
@@ -111,6 +116,9 @@ fn config(args: &SftArgs) -> Result<SftConfig> {
     }
     if let Some(v) = args.grad_accum {
         c.grad_accum = v;
+    }
+    if args.packing {
+        c.packing = PackingMode::Packing;
     }
     if let Some(v) = args.seed {
         c.seed = v;

@@ -6,14 +6,19 @@
 //! `i` sees keys `0..=i + (s − t)`. Scores are computed per head in tiles of query rows, each
 //! tile only against the keys it can see (no mask tensor, no wasted upper triangle). Forward
 //! keeps only the per-row log-sum-exp; backward recomputes the probabilities from it.
+//!
+//! With [`Segments`] (packed documents, `s = t`), a query sees only keys of its own document:
+//! tiles are cut at document boundaries and each is computed against its document's keys
+//! only, so the blocks between documents are skipped, not computed and masked.
 
 use super::kernel::{
     dot_f32, exp_shifted, sgemm, slice, softmax_prefix, with_f32, Mat, SendConst, SendPtr,
     PAR_MIN_WORK,
 };
+use super::segments::Segments;
 use candle_core::{bail, CpuStorage, CustomOp3, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 /// Query rows per tile: the tile's scores (`TILE × s` floats) stay in L2.
 const TILE: usize = 64;
@@ -22,6 +27,8 @@ struct Attention {
     heads: usize,
     kv_heads: usize,
     head_dim: usize,
+    /// Document boundaries of packed rows; `None` is plain causal attention.
+    segs: Option<Arc<Segments>>,
     /// Log-sum-exp of each query row's scores, `[b, heads, t]`, saved by forward.
     lse: Mutex<Vec<f32>>,
 }
@@ -61,6 +68,24 @@ fn strides3(l: &Layout, what: &str) -> Result<(usize, usize, usize)> {
     Ok((dims[1], st[0], st[1]))
 }
 
+/// The query tiles of batch row `bi`, as `(r0, m, lo)`: rows `r0..r0 + m` see keys
+/// `lo..=row + offset`. Without segments `lo` is 0; with them a tile stays inside one document
+/// and `lo` is that document's first position.
+fn for_tiles(g: &Geom, segs: Option<&Segments>, bi: usize, mut f: impl FnMut(usize, usize, usize)) {
+    let mut r0 = 0;
+    while r0 < g.t {
+        let (m, lo) = match segs {
+            None => (TILE.min(g.t - r0), 0),
+            Some(s) => {
+                let i = bi * g.t + r0;
+                (TILE.min(s.ends[i] as usize - r0), s.starts[i] as usize)
+            }
+        };
+        f(r0, m, lo);
+        r0 += m;
+    }
+}
+
 fn run_tasks(n: usize, parallel: bool, f: impl Fn(usize) + Sync + Send) {
     if parallel {
         (0..n).into_par_iter().for_each(f);
@@ -88,6 +113,14 @@ impl Attention {
         if s < qd[1] {
             bail!("attention: {s} key positions for {} queries", qd[1]);
         }
+        if let Some(sg) = &self.segs {
+            if sg.dims() != (qd[0], qd[1]) || s != qd[1] {
+                bail!(
+                    "attention: segments {:?} need q and k of that [b, t], got q {qd:?}, {s} keys",
+                    sg.dims()
+                );
+            }
+        }
         Ok(Geom {
             b: qd[0],
             t: qd[1],
@@ -113,6 +146,7 @@ impl Attention {
 /// (batch, head) must not be written by anyone else.
 unsafe fn fwd_head(
     g: &Geom,
+    segs: Option<&Segments>,
     bi: usize,
     hi: usize,
     q: *const f32,
@@ -128,38 +162,38 @@ unsafe fn fwd_head(
     let k = k.add(bi * g.k_bs + kvi * g.dh);
     let v = v.add(bi * g.v_bs + kvi * g.dh);
     let lse = lse.add((bi * g.heads + hi) * g.t);
-    for r0 in (0..g.t).step_by(TILE) {
-        let m = TILE.min(g.t - r0);
-        let kmax = r0 + m + g.offset();
-        buf.resize(m * kmax, 0.0);
+    for_tiles(g, segs, bi, |r0, m, lo| {
+        // Keys lo..r0 + m + offset: n of them.
+        let n = r0 + m + g.offset() - lo;
+        buf.resize(m * n, 0.0);
         sgemm(
             m,
-            kmax,
+            n,
             g.dh,
             buf.as_mut_ptr(),
-            kmax,
+            n,
             false,
             Mat::rows(q.add(r0 * g.qw), g.qw),
-            Mat::t(k, g.k_rs),
+            Mat::t(k.add(lo * g.k_rs), g.k_rs),
             1.0,
             false,
         );
-        for (i, row) in buf.chunks_exact_mut(kmax).enumerate() {
-            *lse.add(r0 + i) = softmax_prefix(row, r0 + i + g.offset() + 1, g.scale);
+        for (i, row) in buf.chunks_exact_mut(n).enumerate() {
+            *lse.add(r0 + i) = softmax_prefix(row, r0 + i + g.offset() + 1 - lo, g.scale);
         }
         sgemm(
             m,
             g.dh,
-            kmax,
+            n,
             out.add(r0 * g.qw),
             g.qw,
             false,
-            Mat::rows(buf.as_ptr(), kmax),
-            Mat::rows(v, g.v_rs),
+            Mat::rows(buf.as_ptr(), n),
+            Mat::rows(v.add(lo * g.v_rs), g.v_rs),
             1.0,
             false,
         );
-    }
+    });
 }
 
 impl CustomOp3 for Attention {
@@ -196,6 +230,7 @@ impl CustomOp3 for Attention {
             SendConst(v[l3.start_offset()..].as_ptr()),
         );
         let (op, lp) = (SendPtr(out.as_mut_ptr()), SendPtr(lse.as_mut_ptr()));
+        let segs = self.segs.as_deref();
         run_tasks(g.b * g.heads, g.work() >= PAR_MIN_WORK, |task| {
             let (qp, kp, vp, op, lp) = (qp, kp, vp, op, lp);
             let mut buf = Vec::new();
@@ -203,6 +238,7 @@ impl CustomOp3 for Attention {
             unsafe {
                 fwd_head(
                     &g,
+                    segs,
                     task / g.heads,
                     task % g.heads,
                     qp.0,
@@ -252,10 +288,12 @@ impl CustomOp3 for Attention {
                                 dv: SendPtr(dv.as_mut_ptr()),
                             };
                             let kvh = g.heads / g.groups;
+                            let segs = self.segs.as_deref();
                             run_tasks(g.b * kvh, g.work() >= PAR_MIN_WORK, |task| {
+                                let (bi, kvi) = (task / kvh, task % kvh);
                                 // SAFETY: contiguous inputs of the checked geometry; a task owns
                                 // one (batch, kv head): its dq rows and its dk/dv columns.
-                                unsafe { bwd_group(&g, task / kvh, task % kvh, &ptrs, &lse) };
+                                unsafe { bwd_group(&g, segs, bi, kvi, &ptrs, &lse) };
                             });
                         })
                     })
@@ -286,7 +324,14 @@ struct BwdPtrs {
 /// Backward for one (batch, kv head) and all query heads sharing it:
 /// `P = exp(S − lse)`, `dP = dO·Vᵀ`, `dS = P ⊙ (dP − rowsum(dO ⊙ O))`,
 /// `dQ = scale·dS·K`, `dK += scale·dSᵀ·Q`, `dV += Pᵀ·dO`.
-unsafe fn bwd_group(g: &Geom, bi: usize, kvi: usize, p: &BwdPtrs, lse: &[f32]) {
+unsafe fn bwd_group(
+    g: &Geom,
+    segs: Option<&Segments>,
+    bi: usize,
+    kvi: usize,
+    p: &BwdPtrs,
+    lse: &[f32],
+) {
     let kw = g.heads / g.groups * g.dh;
     let k = p.k.0.add(bi * g.s * kw + kvi * g.dh);
     let v = p.v.0.add(bi * g.s * kw + kvi * g.dh);
@@ -303,44 +348,45 @@ unsafe fn bwd_group(g: &Geom, bi: usize, kvi: usize, p: &BwdPtrs, lse: &[f32]) {
             p.dq.0.add(base),
         );
         let lse = &lse[(bi * g.heads + hi) * g.t..][..g.t];
-        for r0 in (0..g.t).step_by(TILE) {
-            let m = TILE.min(g.t - r0);
-            let kmax = r0 + m + g.offset();
-            pb.resize(m * kmax, 0.0);
-            db.resize(m * kmax, 0.0);
+        for_tiles(g, segs, bi, |r0, m, lo| {
+            // Keys lo..r0 + m + offset: n of them.
+            let n = r0 + m + g.offset() - lo;
+            let (kl, vl) = (k.add(lo * kw), v.add(lo * kw));
+            pb.resize(m * n, 0.0);
+            db.resize(m * n, 0.0);
             let (qt, ot, dt) = (q.add(r0 * g.qw), o.add(r0 * g.qw), d.add(r0 * g.qw));
             sgemm(
                 m,
-                kmax,
+                n,
                 g.dh,
                 pb.as_mut_ptr(),
-                kmax,
+                n,
                 false,
                 Mat::rows(qt, g.qw),
-                Mat::t(k, kw),
+                Mat::t(kl, kw),
                 1.0,
                 false,
             );
             sgemm(
                 m,
-                kmax,
+                n,
                 g.dh,
                 db.as_mut_ptr(),
-                kmax,
+                n,
                 false,
                 Mat::rows(dt, g.qw),
-                Mat::t(v, kw),
+                Mat::t(vl, kw),
                 1.0,
                 false,
             );
             for i in 0..m {
-                let valid = r0 + i + g.offset() + 1;
-                let pr = &mut pb[i * kmax..(i + 1) * kmax];
+                let valid = r0 + i + g.offset() + 1 - lo;
+                let pr = &mut pb[i * n..(i + 1) * n];
                 exp_shifted(pr, valid, g.scale, lse[r0 + i]);
                 let orow = std::slice::from_raw_parts(ot.add(i * g.qw), g.dh);
                 let drow = std::slice::from_raw_parts(dt.add(i * g.qw), g.dh);
                 let di = dot_f32(orow, drow);
-                let dr = &mut db[i * kmax..(i + 1) * kmax];
+                let dr = &mut db[i * n..(i + 1) * n];
                 for (ds, &pv) in dr.iter_mut().zip(pr.iter()) {
                     *ds = pv * (*ds - di);
                 }
@@ -348,40 +394,40 @@ unsafe fn bwd_group(g: &Geom, bi: usize, kvi: usize, p: &BwdPtrs, lse: &[f32]) {
             sgemm(
                 m,
                 g.dh,
-                kmax,
+                n,
                 dq.add(r0 * g.qw),
                 g.qw,
                 false,
-                Mat::rows(db.as_ptr(), kmax),
-                Mat::rows(k, kw),
+                Mat::rows(db.as_ptr(), n),
+                Mat::rows(kl, kw),
                 g.scale,
                 false,
             );
             sgemm(
-                kmax,
+                n,
                 g.dh,
                 m,
-                dk,
+                dk.add(lo * kw),
                 kw,
                 true,
-                Mat::t(db.as_ptr(), kmax),
+                Mat::t(db.as_ptr(), n),
                 Mat::rows(qt, g.qw),
                 g.scale,
                 false,
             );
             sgemm(
-                kmax,
+                n,
                 g.dh,
                 m,
-                dv,
+                dv.add(lo * kw),
                 kw,
                 true,
-                Mat::t(pb.as_ptr(), kmax),
+                Mat::t(pb.as_ptr(), n),
                 Mat::rows(dt, g.qw),
                 1.0,
                 false,
             );
-        }
+        });
     }
 }
 
@@ -393,6 +439,19 @@ pub fn causal_attention(
     v: &Tensor,
     heads: usize,
     kv_heads: usize,
+) -> Result<Tensor> {
+    segment_attention(q, k, v, heads, kv_heads, None)
+}
+
+/// [`causal_attention`] over packed rows: with `segs` (q, k, v all `[b, t, ·]`, no cache) a
+/// query attends only to earlier keys of its own document; `None` is plain causal attention.
+pub fn segment_attention(
+    q: &Tensor,
+    k: &Tensor,
+    v: &Tensor,
+    heads: usize,
+    kv_heads: usize,
+    segs: Option<&Arc<Segments>>,
 ) -> Result<Tensor> {
     let width = q.dim(candle_core::D::Minus1)?;
     if heads == 0
@@ -409,6 +468,7 @@ pub fn causal_attention(
             heads,
             kv_heads,
             head_dim: width / heads,
+            segs: segs.cloned(),
             lse: Mutex::new(Vec::new()),
         },
     )

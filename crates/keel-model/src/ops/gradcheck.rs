@@ -233,6 +233,62 @@ fn causal_attention_matches_reference_across_tiles() {
 }
 
 #[test]
+fn segment_attention_gradients() {
+    // Packed rows: documents of several lengths, a one-token document, one document filling
+    // a row; MHA and GQA. Fused vs the explicit-mask reference vs finite differences.
+    let docs: Vec<u32> = [[0u32, 0, 0, 1, 1, 2, 3], [5, 5, 5, 5, 5, 5, 5]].concat();
+    let segs = Segments::from_doc_ids(&docs, 2, 7).unwrap();
+    for (h, kvh) in [(2, 2), (4, 2)] {
+        let dh = 4;
+        let q = rand_t(&[2, 7, h * dh], 40 + h as u64);
+        let k = rand_t(&[2, 7, kvh * dh], 41);
+        let v = rand_t(&[2, 7, kvh * dh], 42);
+        let (sg, d) = (segs.clone(), docs.clone());
+        full_check(
+            &move |x| segment_attention(&x[0], &x[1], &x[2], h, kvh, Some(&sg)),
+            &move |x| r::segment_attention(&x[0], &x[1], &x[2], h, kvh, Some(&d)),
+            &[q, k, v],
+        );
+    }
+}
+
+#[test]
+fn segment_attention_matches_reference_across_tiles() {
+    // Documents longer than the 64-row tile and boundaries inside a tile.
+    let lens = [70usize, 3, 1, 80, 10];
+    let docs: Vec<u32> = lens
+        .iter()
+        .enumerate()
+        .flat_map(|(i, &n)| std::iter::repeat_n(i as u32, n))
+        .collect();
+    let t = docs.len();
+    let segs = Segments::from_doc_ids(&docs, 1, t).unwrap();
+    let (h, kvh, dh) = (4, 2, 8);
+    let q = rand_t(&[1, t, h * dh], 43);
+    let k = rand_t(&[1, t, kvh * dh], 44);
+    let v = rand_t(&[1, t, kvh * dh], 45);
+    check_matches(
+        &move |x| segment_attention(&x[0], &x[1], &x[2], h, kvh, Some(&segs)),
+        &move |x| r::segment_attention(&x[0], &x[1], &x[2], h, kvh, Some(&docs)),
+        &[q, k, v],
+        2e-5,
+    );
+}
+
+#[test]
+fn rope_segments_gradients() {
+    let tables = RopeTables::new(8, 32, 10_000.0);
+    let segs = Segments::from_doc_ids(&[0, 0, 1, 1, 1, 4, 4, 4, 4, 4], 2, 5).unwrap();
+    let (cos, sin) = tables.gather(&segs).unwrap();
+    let x = rand_t(&[2, 5, 16], 46);
+    full_check(
+        &move |t| rope_segments(&t[0], &tables, 2, &segs),
+        &move |t| r::rope(&t[0], &cos, &sin, 2),
+        &[x],
+    );
+}
+
+#[test]
 fn attention_reads_strided_cache_views() {
     // k/v as narrow()ed views of a larger buffer, the way the KV cache hands them over.
     let (h, dh, t) = (2, 4, 3);

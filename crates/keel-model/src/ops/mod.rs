@@ -18,16 +18,18 @@ pub mod linear;
 pub mod reference;
 pub mod rms_norm;
 pub mod rope;
+pub mod segments;
 pub mod swiglu;
 pub mod token_logprobs;
 
 #[cfg(test)]
 mod gradcheck;
 
-pub use attention::causal_attention;
+pub use attention::{causal_attention, segment_attention};
 pub use cross_entropy::{cross_entropy, linear_cross_entropy};
 pub use linear::{linear, linear_residual};
 pub use rms_norm::rms_norm;
-pub use rope::{rope, RopeTables};
+pub use rope::{rope, rope_segments, RopeTables};
+pub use segments::Segments;
 pub use swiglu::{swiglu, swiglu_mlp};
 pub use token_logprobs::token_logprobs;

@@ -12,16 +12,18 @@ pub fn rms_norm(x: &Tensor, w: &Tensor, eps: f64) -> Result<Tensor> {
     x.broadcast_mul(&inv)?.broadcast_mul(w)
 }
 
-/// Rotate-half RoPE on `x` `[b, t, heads·dh]`; `cos`, `sin`: `[t, dh/2]` for its positions.
+/// Rotate-half RoPE on `x` `[b, t, heads·dh]`; `cos`, `sin`: `[t, dh/2]` for its positions,
+/// or `[b, t, dh/2]` for per-row positions (packed rows).
 pub fn rope(x: &Tensor, cos: &Tensor, sin: &Tensor, heads: usize) -> Result<Tensor> {
     let (b, t, w) = x.dims3()?;
     let dh = w / heads;
     let half = dh / 2;
+    let cb = cos.elem_count() / (t * half);
     let x = x.reshape((b, t, heads, dh))?;
     let x1 = x.narrow(D::Minus1, 0, half)?;
     let x2 = x.narrow(D::Minus1, half, half)?;
-    let cos = cos.reshape((1, t, 1, half))?.to_dtype(x.dtype())?;
-    let sin = sin.reshape((1, t, 1, half))?.to_dtype(x.dtype())?;
+    let cos = cos.reshape((cb, t, 1, half))?.to_dtype(x.dtype())?;
+    let sin = sin.reshape((cb, t, 1, half))?.to_dtype(x.dtype())?;
     let r1 = (x1.broadcast_mul(&cos)? - x2.broadcast_mul(&sin)?)?;
     let r2 = (x2.broadcast_mul(&cos)? + x1.broadcast_mul(&sin)?)?;
     Tensor::cat(&[r1, r2], D::Minus1)?.reshape((b, t, w))
@@ -44,6 +46,19 @@ pub fn causal_attention(
     heads: usize,
     kv_heads: usize,
 ) -> Result<Tensor> {
+    segment_attention(q, k, v, heads, kv_heads, None)
+}
+
+/// [`causal_attention`] where, with `doc_ids` `[b, t]` (row-major; s = t), a query also
+/// requires the key's document id to equal its own: an explicit `[b, 1, t, t]` mask.
+pub fn segment_attention(
+    q: &Tensor,
+    k: &Tensor,
+    v: &Tensor,
+    heads: usize,
+    kv_heads: usize,
+    doc_ids: Option<&[u32]>,
+) -> Result<Tensor> {
     let (b, t, w) = q.dims3()?;
     let s = k.dim(1)?;
     let dh = w / heads;
@@ -63,18 +78,22 @@ pub fn causal_attention(
     let scale = 1.0 / (dh as f64).sqrt();
     let scores = (q.contiguous()?.matmul(&k.t()?.contiguous()?)? * scale)?;
     let offset = s - t;
-    let mask: Vec<f32> = (0..t)
-        .flat_map(|i| {
-            (0..s).map(move |j| {
-                if j > i + offset {
-                    f32::NEG_INFINITY
-                } else {
-                    0.0
-                }
+    let rows = if doc_ids.is_some() { b } else { 1 };
+    let mask: Vec<f32> = (0..rows)
+        .flat_map(|r| {
+            (0..t).flat_map(move |i| {
+                (0..s).map(move |j| {
+                    let other = doc_ids.is_some_and(|d| d[r * t + i] != d[r * t + j]);
+                    if j > i + offset || other {
+                        f32::NEG_INFINITY
+                    } else {
+                        0.0
+                    }
+                })
             })
         })
         .collect();
-    let mask = Tensor::from_vec(mask, (t, s), q.device())?.to_dtype(q.dtype())?;
+    let mask = Tensor::from_vec(mask, (rows, 1, t, s), q.device())?.to_dtype(q.dtype())?;
     let a = softmax_last(&scores.broadcast_add(&mask)?)?.matmul(&v.contiguous()?)?;
     a.transpose(1, 2)?.reshape((b, t, w))
 }

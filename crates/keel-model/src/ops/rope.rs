@@ -3,8 +3,11 @@
 //!
 //! Per head, with `x = (x1, x2)` split at `dh/2`: `y1 = x1·cos − x2·sin`, `y2 = x2·cos + x1·sin`.
 //! The map is a rotation, so its backward is the inverse rotation (sin negated).
+//! Positions are `offset..offset + t` per row, or, for packed rows ([`Segments`]), each
+//! token's position within its own document.
 
 use super::kernel::{row_chunk, slice, with_f32};
+use super::segments::Segments;
 use candle_core::{bail, CpuStorage, CustomOp1, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 use std::sync::Arc;
@@ -50,12 +53,43 @@ impl RopeTables {
             Tensor::from_slice(&self.sin[r], (t, half), dev)?,
         ))
     }
+
+    /// The tables at each of `segs`' per-token positions, as tensors `[b, t, dh/2]` (for the
+    /// composite reference).
+    pub fn gather(&self, segs: &Segments) -> Result<(Tensor, Tensor)> {
+        let half = self.head_dim / 2;
+        let (b, t) = segs.dims();
+        let pick = |table: &[f32]| -> Vec<f32> {
+            segs.positions()
+                .iter()
+                .flat_map(|&p| {
+                    table[p as usize * half..(p as usize + 1) * half]
+                        .iter()
+                        .copied()
+                })
+                .collect()
+        };
+        if segs.longest() > self.max_pos {
+            bail!(
+                "rope: positions up to {} exceed the table's {}",
+                segs.longest(),
+                self.max_pos
+            );
+        }
+        let dev = &candle_core::Device::Cpu;
+        Ok((
+            Tensor::from_vec(pick(&self.cos), (b, t, half), dev)?,
+            Tensor::from_vec(pick(&self.sin), (b, t, half), dev)?,
+        ))
+    }
 }
 
 struct Rope {
     tables: Arc<RopeTables>,
     heads: usize,
     offset: usize,
+    /// Per-token positions of packed rows (replaces `offset`).
+    segs: Option<Arc<Segments>>,
     /// +1 forward, −1 for the inverse rotation used by backward.
     sign: f32,
 }
@@ -72,14 +106,26 @@ impl Rope {
             );
         }
         let t = dims[dims.len() - 2];
-        if self.offset + t > self.tables.max_pos {
+        let rows = x.len() / width;
+        if let Some(sg) = &self.segs {
+            let (sb, st) = sg.dims();
+            if st != t || sb * st != rows {
+                bail!("rope: segments [{sb}, {st}] do not match input {dims:?}");
+            }
+            if sg.longest() > self.tables.max_pos {
+                bail!(
+                    "rope: a document of {} positions exceeds the table's {}",
+                    sg.longest(),
+                    self.tables.max_pos
+                );
+            }
+        } else if self.offset + t > self.tables.max_pos {
             bail!(
                 "rope: positions up to {} exceed the table's {}",
                 self.offset + t,
                 self.tables.max_pos
             );
         }
-        let rows = x.len() / width;
         let mut y = vec![0f32; x.len()];
         let chunk = row_chunk(rows, width) * width;
         y.par_chunks_mut(chunk)
@@ -92,7 +138,10 @@ impl Rope {
                     .zip(xc.chunks_exact(width))
                     .enumerate()
                 {
-                    let pos = self.offset + (row0 + r) % t;
+                    let pos = match &self.segs {
+                        None => self.offset + (row0 + r) % t,
+                        Some(sg) => sg.positions[row0 + r] as usize,
+                    };
                     let cos = &self.tables.cos[pos * half..(pos + 1) * half];
                     let sin = &self.tables.sin[pos * half..(pos + 1) * half];
                     for (yh, xh) in yr.chunks_exact_mut(dh).zip(xr.chunks_exact(dh)) {
@@ -125,6 +174,7 @@ impl CustomOp1 for Rope {
             tables: self.tables.clone(),
             heads: self.heads,
             offset: self.offset,
+            segs: self.segs.clone(),
             sign: -self.sign,
         };
         let g = with_f32(grad, self.name(), |g| inverse.run(g, grad.dims()))??;
@@ -138,6 +188,24 @@ pub fn rope(x: &Tensor, tables: &Arc<RopeTables>, heads: usize, offset: usize) -
         tables: tables.clone(),
         heads,
         offset,
+        segs: None,
+        sign: 1.0,
+    })
+}
+
+/// RoPE on packed rows `x` `[b, t, heads·dh]`: each token at its position within its own
+/// document (`segs`), so positions restart at 0 at every document; differentiable.
+pub fn rope_segments(
+    x: &Tensor,
+    tables: &Arc<RopeTables>,
+    heads: usize,
+    segs: &Arc<Segments>,
+) -> Result<Tensor> {
+    x.contiguous()?.apply_op1(Rope {
+        tables: tables.clone(),
+        heads,
+        offset: 0,
+        segs: Some(segs.clone()),
         sign: 1.0,
     })
 }

@@ -14,6 +14,7 @@ use keel_train::dpo::{dpo, DpoConfig, DpoOutcome};
 use keel_train::pretrain::RunOptions;
 use keel_train::reward::{train_reward, RewardConfig, RewardOutcome};
 use keel_train::sft::{sft_chat, SftConfig, SftOutcome};
+use rand::seq::SliceRandom;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Instant;
@@ -38,42 +39,43 @@ pub fn record(run_dir: &Path, mut stage: StageRecord) -> Result<()> {
 }
 
 /// The world's train-split demonstrations, curated (filters, dedupe, decontamination against
-/// every test-split prompt) and mixed so that safety rows (harmful → refusal, benign-sensitive
-/// → answer) are `safety_ratio` of the result, instruction and honesty rows in their natural
-/// proportion. Writes the data report to `out_dir`.
+/// every test-split prompt; report written to `out_dir`), then mixed: every instruction and
+/// honesty row once, plus safety rows (harmful → refusal, benign-sensitive → answer) drawn
+/// from a seeded shuffle, cycling when needed, until they are `safety_ratio` of the result.
+/// Keeping the helpful rows fixed makes runs at different ratios differ in safety data only.
 pub fn curated_demonstrations(
     world: &World,
     safety_ratio: f64,
     seed: u64,
     out_dir: &Path,
-) -> Result<(Vec<ChatExample>, CurateReport)> {
-    let rows = world_rows(&world.train);
-    let mut groups: BTreeMap<String, f64> = BTreeMap::new();
-    for r in &rows {
-        *groups.entry(r.group()).or_default() += 1.0;
-    }
-    let helpful = groups.get("instruction").copied().unwrap_or(0.0)
-        + groups.get("honesty").copied().unwrap_or(0.0);
-    let mut mix = BTreeMap::new();
-    for g in ["instruction", "honesty"] {
-        mix.insert(g.to_string(), groups.get(g).copied().unwrap_or(0.0));
-    }
-    mix.insert(
-        "safety".to_string(),
-        safety_ratio / (1.0 - safety_ratio) * helpful,
-    );
+) -> Result<(Vec<ChatExample>, CurateReport, usize)> {
     let cfg = CurateConfig {
         seed,
-        mix: Some(mix),
         ..Default::default()
     };
     let evals = [world_eval_set("world/test", &world.test)];
-    let out = curate(rows, &cfg, &evals)?;
+    let out = curate(world_rows(&world.train), &cfg, &evals)?;
     out.report.write(out_dir)?;
-    Ok((
-        out.kept.into_iter().map(|r| r.example).collect(),
-        out.report,
-    ))
+    let (mut safety, helpful): (Vec<_>, Vec<_>) =
+        out.kept.into_iter().partition(|r| r.group() == "safety");
+    let mut rng = keel_core::rng::rng_for(seed, "demo/safety-mix");
+    safety.shuffle(&mut rng);
+    let want = (safety_ratio / (1.0 - safety_ratio) * helpful.len() as f64).round() as usize;
+    if want > 0 && safety.is_empty() {
+        anyhow::bail!("curation left no safety demonstrations to mix in");
+    }
+    let mut mixed: Vec<ChatExample> = helpful.into_iter().map(|r| r.example).collect();
+    mixed.extend((0..want).map(|i| safety[i % safety.len()].example.clone()));
+    mixed.shuffle(&mut rng);
+    Ok((mixed, out.report, want))
+}
+
+/// What SFT trained on: the curation report and the mix drawn from it.
+pub struct DemoMix {
+    pub curated: CurateReport,
+    /// Demonstrations in the mix, and how many of them are (possibly repeated) safety rows.
+    pub rows: usize,
+    pub safety_rows: usize,
 }
 
 /// SFT from `base` on curated demonstrations (validation: the world's validation split).
@@ -84,26 +86,34 @@ pub fn sft_stage(
     base: &Path,
     cfg: &SftConfig,
     safety_ratio: f64,
-) -> Result<(SftOutcome, CurateReport)> {
+) -> Result<(SftOutcome, DemoMix)> {
     let t = Instant::now();
     let dir = run_dir.join(name);
-    let (train, report) = curated_demonstrations(world, safety_ratio, cfg.seed, &dir.join("data"))?;
+    let (train, report, safety_rows) =
+        curated_demonstrations(world, safety_ratio, cfg.seed, &dir.join("data"))?;
     let val: Vec<ChatExample> = world_rows(&world.validation)
         .into_iter()
         .map(|r| r.example)
         .collect();
     let out = sft_chat(base, cfg, &train, &val, &dir, quiet_opts())?;
+    let report = DemoMix {
+        curated: report,
+        rows: train.len(),
+        safety_rows,
+    };
     let mut st = StageRecord::new(name, keel_core::run_log::kinds::SFT);
     st.command = Some(format!("keel demo (SFT, safety mix {safety_ratio})"));
     st.hyperparameters = serde_json::to_value(cfg)?;
     st.hyperparameters["safety_ratio"] = serde_json::json!(safety_ratio);
+    st.hyperparameters["safety_rows"] = serde_json::json!(safety_rows);
     st.data.push(DataRecord {
         path: "world/tasks/train (instructions, harmful, benign_sensitive, unanswerable, false_premise)"
             .into(),
         role: Some("train".into()),
         sha256: None,
-        rows: Some(report.rows_out as u64),
+        rows: Some(train.len() as u64),
         dropped: report
+            .curated
             .dropped
             .iter()
             .map(|(r, n)| (keel_data::curate::report::reason_name(*r), *n as u64))
