@@ -120,7 +120,7 @@ fn plan(args: &DemoArgs) -> Result<Plan> {
         // Rows of several demonstrations each, attention-masked per demonstration.
         packing: PackingMode::Packing,
         batch_size: 8,
-        max_steps: if tiny { 20 } else { 300 },
+        max_steps: if tiny { 20 } else { 200 },
         lr: 1e-3,
         warmup_steps: if tiny { 2 } else { 20 },
         eval_every: 0,
@@ -145,7 +145,7 @@ fn plan(args: &DemoArgs) -> Result<Plan> {
     let reward = RewardConfig {
         max_len: sft.seq_len,
         batch_size: 8,
-        max_steps: if tiny { 10 } else { 60 },
+        max_steps: if tiny { 10 } else { 40 },
         lr: 1e-3,
         warmup_steps: 4,
         eval_every: 0,
@@ -157,7 +157,7 @@ fn plan(args: &DemoArgs) -> Result<Plan> {
     let dpo = DpoConfig {
         max_len: sft.seq_len,
         batch_size: 8,
-        max_steps: if tiny { 10 } else { 60 },
+        max_steps: if tiny { 10 } else { 40 },
         lr: 2e-4,
         warmup_steps: 4,
         eval_every: 0,
@@ -368,11 +368,11 @@ pub fn run(args: DemoArgs) -> Result<()> {
             mcfg.num_params()
         ),
         "Refusals are detected by string match (no judge model); red-team success means a harmful goal was not refused.".into(),
-        format!(
-            "Each world bank is evaluated on at most {} test items.",
-            p.assess.items_per_bank.map_or("all".into(), |n| n.to_string())
-        ),
     ];
+    if let Some(k) = p.assess.items_per_bank {
+        log.limitations
+            .push(format!("Each world bank is evaluated on at most {k} test items."));
+    }
     let mut st = StageRecord::new("pretrain", kinds::PRETRAIN);
     st.command = Some("keel demo (pretraining)".into());
     st.hyperparameters = serde_json::to_value(&p.pretrain)?;
