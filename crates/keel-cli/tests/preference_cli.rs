@@ -5,6 +5,8 @@
 #[allow(dead_code)]
 #[path = "../src/commands/dpo.rs"]
 mod dpo;
+#[path = "../src/commands/lora_args.rs"]
+mod lora_args;
 #[allow(dead_code)]
 #[path = "../src/commands/rm.rs"]
 mod rm;

@@ -11,7 +11,7 @@ use candle_core::{DType, Device, Tensor, Var};
 use candle_nn::{VarBuilder, VarMap};
 use keel_core::rng::rng_for;
 use rand::Rng;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 /// `x @ w.T` for `x: [.., in]`, `w: [out, in]`: one fused graph node (see [`ops::linear`]).
@@ -147,6 +147,8 @@ pub struct Llama {
     lora_dropout: f64,
     /// Seed of this forward's LoRA dropout masks, or `NO_KEY` (no dropout).
     dropout_key: AtomicU64,
+    /// Whether attached adapters take part in the forward (off: the frozen base alone).
+    lora_enabled: AtomicBool,
 }
 
 impl Llama {
@@ -195,6 +197,7 @@ impl Llama {
             rope,
             lora_dropout: 0.0,
             dropout_key: AtomicU64::new(NO_KEY),
+            lora_enabled: AtomicBool::new(true),
         })
     }
 
@@ -241,6 +244,12 @@ impl Llama {
     pub fn set_lora_dropout_key(&self, key: Option<u64>) {
         self.dropout_key
             .store(key.map_or(NO_KEY, |k| k & !(1 << 63)), Ordering::Relaxed);
+    }
+
+    /// Switch attached adapters off (`false`: the forward is the frozen base model's, as a
+    /// DPO reference) or back on. No effect on a model without adapters.
+    pub fn set_lora_enabled(&self, on: bool) {
+        self.lora_enabled.store(on, Ordering::Relaxed);
     }
 
     /// Fold every adapter into its base weight (`W ← W + (α/r)·B·A`) and drop the adapters.
@@ -350,10 +359,12 @@ impl Llama {
                 .index_select(&ids.flatten_all()?, 0)?
                 .reshape((b, t, c.hidden_size))?;
         let key = self.dropout_key.load(Ordering::Relaxed);
+        let lora_on = self.lora_enabled.load(Ordering::Relaxed);
         for (i, l) in self.layers.iter().enumerate() {
+            let pair = |m: usize| l.lora[m].as_ref().filter(|_| lora_on);
             // The projection of `x` by module `m`'s weight, plus its LoRA update if any.
             let lora = |m: usize, x: &Tensor, y: Tensor| -> candle_core::Result<Tensor> {
-                match &l.lora[m] {
+                match pair(m) {
                     None => Ok(y),
                     Some(p) => {
                         let k = (key != NO_KEY)
@@ -378,7 +389,7 @@ impl Llama {
             let a = ops::segment_attention(&q, &k, &v, h, kvh, segs)?;
             x = lora(3, &a, ops::linear_residual(&x, &a, &l.wo)?)?;
             let n = ops::rms_norm(&x, &l.mlp_norm, eps)?;
-            let m = if l.lora[4].is_some() || l.lora[5].is_some() {
+            let m = if pair(4).is_some() || pair(5).is_some() {
                 ops::swiglu(&lin(4, &n, &l.w_gate)?, &lin(5, &n, &l.w_up)?)?
             } else {
                 ops::swiglu_mlp(&n, &l.w_gate, &l.w_up)?

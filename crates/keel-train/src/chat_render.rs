@@ -72,6 +72,15 @@ impl ChatRenderer {
         ChatRenderer::for_model(&keel_model::load_model(path)?)
     }
 
+    /// Keel's template over `tok` (which must have Keel's chat special tokens).
+    pub fn keel(tok: KeelTokenizer) -> Result<ChatRenderer> {
+        let template = KeelChatTemplate::new(&tok).map_err(|e| TrainError::Data(e.to_string()))?;
+        Ok(ChatRenderer::Keel {
+            tok: Box::new(tok),
+            template,
+        })
+    }
+
     pub fn is_keel(&self) -> bool {
         matches!(self, ChatRenderer::Keel { .. })
     }
@@ -142,6 +151,39 @@ impl ChatRenderer {
                 let text = template.render(&msgs, true)?;
                 let mut out = TokenizedExample::default();
                 push(tok, &text, 0, &mut out)?;
+                Ok(out.ids)
+            }
+        }
+    }
+
+    /// Ids of an assistant reply `text` to the conversation `prompt`, as they follow
+    /// [`ChatRenderer::render_prompt`]'s ids: the reply plus the template's end-of-turn marker
+    /// (Keel: `<|end|>`; Jinja: whatever the template appends after the content, found as in
+    /// [`ChatRenderer::render`]), tokenised on its own (TRL tokenises completions separately).
+    pub fn completion(&self, prompt: &[keel_data::chat::Message], text: &str) -> Result<Vec<u32>> {
+        match self {
+            ChatRenderer::Keel { tok, template } => {
+                let mut ids = tok.encode(text);
+                ids.push(template.end);
+                Ok(ids)
+            }
+            ChatRenderer::Jinja { tok, template, .. } => {
+                let mut msgs: Vec<ChatMessage> = prompt
+                    .iter()
+                    .map(|m| ChatMessage::new(m.role.as_str(), m.content.clone()))
+                    .collect();
+                let head = template.render(&msgs, true)?;
+                msgs.push(ChatMessage::new(Role::Assistant.as_str(), text.to_string()));
+                let full = template.render(&msgs, false)?;
+                let turn = full.strip_prefix(head.as_str()).ok_or_else(|| {
+                    TrainError::Data(
+                        "the chat template does not render a reply as an extension of its \
+                         prompt; cannot tell which tokens are the completion"
+                            .into(),
+                    )
+                })?;
+                let mut out = TokenizedExample::default();
+                push(tok, turn, 1, &mut out)?;
                 Ok(out.ids)
             }
         }

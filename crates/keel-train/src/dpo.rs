@@ -1,228 +1,46 @@
 //! Direct preference optimisation and its relatives (`keel dpo --loss …`): sigmoid DPO (with
 //! cDPO label smoothing), IPO, SimPO, ORPO and KTO, as TRL's `DPOTrainer`/`CPOTrainer`/
 //! `ORPOTrainer`/`KTOTrainer`. Shaped like [`crate::sft`]: [`DpoConfig`] with documented
-//! defaults, [`dpo`] / [`dpo_unpaired`], the shared step, NaN guard, exact resume, atomic
-//! checkpoints ([`crate::checkpoint`]), metrics JSONL with TRL's names, progress bar.
+//! defaults ([`crate::dpo_config`]), [`dpo`] / [`dpo_unpaired`], the shared step, NaN guard,
+//! exact resume, atomic checkpoints, metrics JSONL with TRL's names, progress bar.
 //!
-//! The reference model is the starting checkpoint. Its log-probs are computed once, before
-//! the first update, for every training and validation sequence, and cached in
-//! `<run>/reference_logps.json` (keyed by base weights, data and length limit) so a resumed
-//! run reuses them rather than recomputing them with already-trained weights. No second copy
-//! of the model is kept. Log-probs are sums over completion tokens only (the reply and its
-//! `<|end|>`); the prompt is context.
+//! What is trained is a [`Policy`]: every weight, or LoRA adapters on a frozen base
+//! (`cfg.lora`), from a Keel checkpoint, a Hugging Face directory, a GGUF file or a PEFT
+//! adapter directory. Pairs are rendered with the model's own chat template
+//! ([`ChatRenderer`]: Keel's for Keel models, the Jinja one for imported models).
+//!
+//! The reference model is the starting model (with LoRA: the base without adapters). Its
+//! log-probs are computed once, before the first update, for every training and validation
+//! sequence, and cached in `<run>/reference_logps.json` ([`crate::dpo_reference`]). No second
+//! copy of the model is kept. Log-probs are sums over completion tokens only (the reply and
+//! its end-of-turn marker); the prompt is context.
 
-use crate::checkpoint::{self, TrainerState};
+use crate::chat_render::ChatRenderer;
+use crate::checkpoint::TrainerState;
+use crate::dpo_reference::{evaluate, fingerprint, reference_cache, Item};
 use crate::error::{Result, TrainError};
 use crate::metrics::MetricsLog;
-use crate::optim::{AdamW, AdamWConfig};
-use crate::preference_batch::{collate_seqs, logps_no_grad, PairTokenizer, TokenizeReport};
+use crate::optim::AdamW;
+use crate::policy::Policy;
+use crate::preference_batch::{collate_seqs, PairTokenizer, TokenizeReport};
 use crate::preference_loss::{self as pl, PairLogps};
 use crate::pretrain::RunOptions;
-use crate::schedule::Schedule;
-use crate::sft::load_base;
 use crate::sft_batch::EpochOrder;
-use crate::step::{accumulate, begin_run, clipped_update, ensure_finite};
+use crate::step::{accumulate, begin_run_with, clipped_update, ensure_finite};
 use candle_core::{Device, Tensor};
 use keel_core::rng::{rng_for, save_state};
 use keel_data::preference::{split_pair, PreferencePair, UnpairedExample};
-use keel_data::tokenizer::KeelTokenizer;
-use keel_model::Llama;
-use serde::{Deserialize, Serialize};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Instant;
 
-/// Which preference loss.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum DpoLoss {
-    #[default]
-    Sigmoid,
-    Ipo,
-    Simpo,
-    Orpo,
-    Kto,
-}
-
-impl DpoLoss {
-    /// SimPO and ORPO need no reference model.
-    pub fn uses_reference(self) -> bool {
-        !matches!(self, DpoLoss::Simpo | DpoLoss::Orpo)
-    }
-}
-
-impl std::str::FromStr for DpoLoss {
-    type Err = String;
-    fn from_str(s: &str) -> std::result::Result<Self, String> {
-        serde_json::from_value(serde_json::Value::String(s.to_string()))
-            .map_err(|_| format!("unknown loss {s:?} (sigmoid, ipo, simpo, orpo, kto)"))
-    }
-}
-
-/// DPO-family hyper-parameters. Loss parameters default to TRL's.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct DpoConfig {
-    pub loss: DpoLoss,
-    /// Inverse temperature β (KL strength; SimPO's reward scale, ORPO's λ). Default 0.1.
-    pub beta: f64,
-    /// cDPO label smoothing ε for `sigmoid` (assumed label-noise rate). Default 0.
-    pub label_smoothing: f64,
-    /// SimPO's target margin γ. Default 0.5.
-    pub simpo_gamma: f64,
-    /// KTO's weights λ_D, λ_U for desirable / undesirable examples. Default 1, 1.
-    pub desirable_weight: f64,
-    pub undesirable_weight: f64,
-    /// Longest prompt + completion in tokens (prompts cut from the left). Default 256.
-    pub max_len: usize,
-    /// Pairs (KTO: examples) per micro-batch. Default 8.
-    pub batch_size: usize,
-    /// Micro-batches per optimizer step. Default 1.
-    pub grad_accum: usize,
-    /// Optimizer steps. Default 100.
-    pub max_steps: u64,
-    /// Peak learning rate. Default 5e-5 (TRL's 1e-6 is for billion-parameter models; tiny
-    /// world models need more to move in a hundred steps).
-    pub lr: f64,
-    /// Linear warmup steps. Default 10.
-    pub warmup_steps: u64,
-    /// Cosine floor as a fraction of `lr`. Default 0.1.
-    pub min_lr_ratio: f64,
-    pub adamw: AdamWConfig,
-    /// Global gradient-norm clip; 0 disables. Default 1.0.
-    pub grad_clip: f64,
-    /// Held-out preference metrics every N steps (and at the end); 0 = end only. Default 50.
-    pub eval_every: u64,
-    /// Checkpoint every N steps (and at the end); 0 = end only. Default 100.
-    pub checkpoint_every: u64,
-    /// Checkpoints kept. Default 2.
-    pub keep_checkpoints: usize,
-    /// Seed for data order. Default 0.
-    pub seed: u64,
-}
-
-impl Default for DpoConfig {
-    fn default() -> Self {
-        DpoConfig {
-            loss: DpoLoss::Sigmoid,
-            beta: 0.1,
-            label_smoothing: 0.0,
-            simpo_gamma: 0.5,
-            desirable_weight: 1.0,
-            undesirable_weight: 1.0,
-            max_len: 256,
-            batch_size: 8,
-            grad_accum: 1,
-            max_steps: 100,
-            lr: 5e-5,
-            warmup_steps: 10,
-            min_lr_ratio: 0.1,
-            adamw: AdamWConfig {
-                weight_decay: 0.0,
-                ..AdamWConfig::default()
-            },
-            grad_clip: 1.0,
-            eval_every: 50,
-            checkpoint_every: 100,
-            keep_checkpoints: 2,
-            seed: 0,
-        }
-    }
-}
-
-impl DpoConfig {
-    pub fn validate(&self) -> Result<()> {
-        let bad = |m: &str| Err(TrainError::Config(m.to_string()));
-        if self.max_len < 4 || self.batch_size == 0 || self.grad_accum == 0 {
-            return bad("max_len must be ≥ 4, batch_size and grad_accum > 0");
-        }
-        if self.max_steps == 0 {
-            return bad("max_steps must be > 0");
-        }
-        if !(self.lr.is_finite() && self.lr > 0.0) {
-            return bad("lr must be a positive number");
-        }
-        if !(self.beta.is_finite() && self.beta > 0.0) {
-            return bad("beta must be a positive number");
-        }
-        if !(0.0..0.5).contains(&self.label_smoothing) {
-            return bad("label_smoothing must be in [0, 0.5)");
-        }
-        if !(self.desirable_weight >= 0.0 && self.undesirable_weight >= 0.0) {
-            return bad("KTO weights must be ≥ 0");
-        }
-        Ok(())
-    }
-
-    pub fn schedule(&self) -> Schedule {
-        Schedule {
-            lr: self.lr,
-            warmup_steps: self.warmup_steps,
-            total_steps: self.max_steps,
-            min_lr_ratio: self.min_lr_ratio,
-        }
-    }
-}
-
-/// Held-out pair metrics of a policy against the reference (the starting model).
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct PreferenceEval {
-    /// Fraction of pairs whose implicit reward β·log(π/π_ref) is higher for chosen.
-    pub accuracy: f64,
-    /// Mean implicit reward of chosen, rejected, and their difference.
-    pub chosen_reward: f64,
-    pub rejected_reward: f64,
-    pub margin: f64,
-    /// Mean summed completion log-probs under the policy.
-    pub logps_chosen: f64,
-    pub logps_rejected: f64,
-    /// Fraction of pairs where the policy itself gives chosen the higher log-prob per token.
-    pub logp_accuracy: f64,
-    pub pairs: usize,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct DpoOutcome {
-    pub steps: u64,
-    pub final_checkpoint: PathBuf,
-    pub train_loss: f64,
-    /// Held-out metrics at step 0 (policy = reference) and at the end.
-    pub val_before: Option<PreferenceEval>,
-    pub val: Option<PreferenceEval>,
-    pub train_items: usize,
-    pub tokenize: TokenizeReport,
-    /// Seconds spent on the reference pass (0 when read from the cache).
-    pub reference_secs: f64,
-    pub tokens_per_sec: f64,
-    pub resumed_from: Option<u64>,
-}
-
-/// One training item: two (prompt, completion) sequences. Pairs: chosen, rejected. KTO: the
-/// example, then its prompt with another example's completion (for the KL baseline).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-struct Item {
-    a: (Vec<u32>, Vec<u32>),
-    b: (Vec<u32>, Vec<u32>),
-    desirable: bool,
-}
-
-impl Item {
-    fn seqs<'a>(items: &[&'a Item]) -> Vec<(&'a [u32], &'a [u32])> {
-        let a = items.iter().map(|i| (&i.a.0[..], &i.a.1[..]));
-        let b = items.iter().map(|i| (&i.b.0[..], &i.b.1[..]));
-        a.chain(b).collect()
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-struct RefCache {
-    key: String,
-    train: Vec<[f32; 2]>,
-    val: Vec<[f32; 2]>,
-}
+pub use crate::dpo_config::{DpoConfig, DpoLoss, DpoOutcome};
+pub use crate::dpo_reference::PreferenceEval;
 
 /// Train on preference pairs (KTO: each pair becomes a desirable and an undesirable example).
+/// `base` is the starting model: a Keel checkpoint, HF directory, GGUF file or adapter
+/// directory.
 pub fn dpo(
-    base_dir: &Path,
+    base: &Path,
     cfg: &DpoConfig,
     train: &[PreferencePair],
     val: &[PreferencePair],
@@ -231,11 +49,12 @@ pub fn dpo(
 ) -> Result<DpoOutcome> {
     if cfg.loss == DpoLoss::Kto {
         let unpaired: Vec<UnpairedExample> = train.iter().flat_map(split_pair).collect();
-        return dpo_unpaired(base_dir, cfg, &unpaired, val, run_dir, opts);
+        return dpo_unpaired(base, cfg, &unpaired, val, run_dir, opts);
     }
     cfg.validate()?;
-    let tok = tokenizer(base_dir)?;
-    let pt = PairTokenizer::new(&tok, cfg.max_len)?;
+    let policy = Policy::load(base, cfg.lora.as_ref(), cfg.seed)?;
+    let renderer = ChatRenderer::for_model(&policy.loaded)?;
+    let pt = PairTokenizer::new(&renderer, cfg.max_len);
     let (t, report) = pt.pairs(train);
     let items = t
         .into_iter()
@@ -245,20 +64,13 @@ pub fn dpo(
             desirable: true,
         })
         .collect();
-    run(
-        base_dir,
-        cfg,
-        items,
-        val_items(&pt, val),
-        report,
-        run_dir,
-        opts,
-    )
+    let val = val_items(&pt, val);
+    run(policy, cfg, items, val, report, run_dir, opts)
 }
 
 /// KTO on unpaired examples; `val` pairs measure the result as for the paired losses.
 pub fn dpo_unpaired(
-    base_dir: &Path,
+    base: &Path,
     cfg: &DpoConfig,
     train: &[UnpairedExample],
     val: &[PreferencePair],
@@ -272,8 +84,9 @@ pub fn dpo_unpaired(
             cfg.loss
         )));
     }
-    let tok = tokenizer(base_dir)?;
-    let pt = PairTokenizer::new(&tok, cfg.max_len)?;
+    let policy = Policy::load(base, cfg.lora.as_ref(), cfg.seed)?;
+    let renderer = ChatRenderer::for_model(&policy.loaded)?;
+    let pt = PairTokenizer::new(&renderer, cfg.max_len);
     let (t, report) = pt.unpaired(train);
     if t.iter().all(|e| e.desirable) || t.iter().all(|e| !e.desirable) {
         tracing::warn!("KTO data has only one label; its loss then ignores one of its weights");
@@ -289,27 +102,15 @@ pub fn dpo_unpaired(
         if p.len() > room {
             p.drain(1..1 + p.len() - room);
         }
-        let other = other[..other.len().min(pt.max_len - p.len())].to_vec();
+        let other = other[..other.len().min(pt.max_len.saturating_sub(p.len()))].to_vec();
         items.push(Item {
             a: (e.prompt.clone(), e.completion.clone()),
             b: (p, other),
             desirable: e.desirable,
         });
     }
-    run(
-        base_dir,
-        cfg,
-        items,
-        val_items(&pt, val),
-        report,
-        run_dir,
-        opts,
-    )
-}
-
-fn tokenizer(base_dir: &Path) -> Result<KeelTokenizer> {
-    KeelTokenizer::from_file(&base_dir.join("tokenizer.json"))
-        .map_err(|e| TrainError::Data(e.to_string()))
+    let val = val_items(&pt, val);
+    run(policy, cfg, items, val, report, run_dir, opts)
 }
 
 fn val_items(pt: &PairTokenizer, val: &[PreferencePair]) -> Vec<Item> {
@@ -322,59 +123,6 @@ fn val_items(pt: &PairTokenizer, val: &[PreferencePair]) -> Vec<Item> {
             desirable: true,
         })
         .collect()
-}
-
-/// Reference log-probs of every item's two sequences, `batch` items at a time.
-fn reference_logps(model: &Llama, items: &[Item], batch: usize) -> Result<Vec<[f32; 2]>> {
-    let mut out = Vec::with_capacity(items.len());
-    for chunk in items.chunks(batch.max(1)) {
-        let refs: Vec<&Item> = chunk.iter().collect();
-        let lp = logps_no_grad(model, &Item::seqs(&refs), 2 * chunk.len())?;
-        let n = chunk.len();
-        out.extend((0..n).map(|i| [lp[i], lp[n + i]]));
-    }
-    Ok(out)
-}
-
-/// Metrics of `model` on pair items against cached reference log-probs.
-fn evaluate(
-    model: &Llama,
-    items: &[Item],
-    refs: &[[f32; 2]],
-    beta: f64,
-    batch: usize,
-) -> Result<PreferenceEval> {
-    let pol = reference_logps(model, items, batch)?;
-    let n = items.len().max(1) as f64;
-    let mut e = PreferenceEval {
-        accuracy: 0.0,
-        chosen_reward: 0.0,
-        rejected_reward: 0.0,
-        margin: 0.0,
-        logps_chosen: 0.0,
-        logps_rejected: 0.0,
-        logp_accuracy: 0.0,
-        pairs: items.len(),
-    };
-    for ((p, r), it) in pol.iter().zip(refs).zip(items) {
-        let (rc, rr) = (beta * (p[0] - r[0]) as f64, beta * (p[1] - r[1]) as f64);
-        e.accuracy += f64::from(u8::from(rc > rr)) / n;
-        e.chosen_reward += rc / n;
-        e.rejected_reward += rr / n;
-        e.margin += (rc - rr) / n;
-        e.logps_chosen += p[0] as f64 / n;
-        e.logps_rejected += p[1] as f64 / n;
-        let per_tok = |lp: f32, len: usize| lp as f64 / len as f64;
-        e.logp_accuracy += f64::from(u8::from(
-            per_tok(p[0], it.a.1.len()) > per_tok(p[1], it.b.1.len()),
-        )) / n;
-    }
-    Ok(e)
-}
-
-fn fingerprint(items: &[Item]) -> String {
-    let bytes = serde_json::to_vec(items).unwrap_or_default();
-    keel_core::artifact::sha256_hex(&bytes)
 }
 
 fn mean_where(v: &[f32], keep: impl Fn(usize) -> bool) -> f64 {
@@ -390,9 +138,9 @@ fn mean_where(v: &[f32], keep: impl Fn(usize) -> bool) -> f64 {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
+/// The training loop shared by the paired losses and KTO.
 fn run(
-    base_dir: &Path,
+    mut policy: Policy,
     cfg: &DpoConfig,
     items: Vec<Item>,
     val: Vec<Item>,
@@ -402,76 +150,68 @@ fn run(
 ) -> Result<DpoOutcome> {
     if items.is_empty() {
         return Err(TrainError::Data(format!(
-            "no training items ({} dropped as longer than max_len {})",
-            report.dropped, cfg.max_len
+            "no training items ({} dropped as longer than max_len {}, {} not renderable)",
+            report.dropped, cfg.max_len, report.unrenderable
         )));
     }
-    let base = load_base(base_dir)?;
-    let mc = &base.config;
+    if let Some(t) = opts.tokenizer_json.clone() {
+        policy.tokenizer_json = Some(t);
+    }
+    let policy = policy;
+    let mc = &policy.config;
     if cfg.max_len > mc.max_position_embeddings {
         return Err(TrainError::Config(format!(
             "max_len {} exceeds the model's max_position_embeddings {}",
             cfg.max_len, mc.max_position_embeddings
         )));
     }
-    let base_sha = keel_core::artifact::sha256_file(&base_dir.join("model.safetensors"))?;
+    if let Some(id) = items.iter().chain(&val).filter_map(Item::max_id).max() {
+        if id as usize >= mc.vocab_size {
+            return Err(TrainError::Config(format!(
+                "token id {id} is outside the model's vocabulary of {}",
+                mc.vocab_size
+            )));
+        }
+    }
+    let model = policy.model();
+    let base_sha = policy.source_sha256()?;
     let (train_fp, val_fp) = (fingerprint(&items), fingerprint(&val));
-    // Reference pass, before any checkpoint is restored into the weights.
+    // Reference pass (adapters off), before any checkpoint is restored into the weights.
     std::fs::create_dir_all(run_dir).map_err(|e| keel_core::CoreError::io(run_dir, e))?;
-    let cache_path = run_dir.join("reference_logps.json");
     let key = keel_core::artifact::sha256_hex(
         format!(
-            "{base_sha}/{train_fp}/{val_fp}/{}",
+            "{base_sha}/{}/{train_fp}/{val_fp}/{}",
+            policy.is_lora(),
             cfg.loss.uses_reference()
         )
         .as_bytes(),
     );
-    let cached = keel_core::artifact::read_json::<RefCache>(&cache_path)
-        .ok()
-        .filter(|c| c.key == key);
-    let ref_started = Instant::now();
-    let (refs, reference_secs) = match cached {
-        Some(c) => (c, 0.0),
-        None => {
-            let train = match cfg.loss.uses_reference() {
-                true => reference_logps(&base.model, &items, cfg.batch_size)?,
-                false => vec![[0.0; 2]; items.len()],
-            };
-            let c = RefCache {
-                key,
-                train,
-                val: reference_logps(&base.model, &val, cfg.batch_size)?,
-            };
-            keel_core::artifact::write_json_atomic(&cache_path, &c)?;
-            (c, ref_started.elapsed().as_secs_f64())
-        }
-    };
-    if refs.train.len() != items.len() || refs.val.len() != val.len() {
-        return Err(TrainError::Checkpoint {
-            path: cache_path,
-            message: "reference cache does not match the data".into(),
-        });
-    }
-    let tokenizer_json = opts.tokenizer_json.clone().or(base.tokenizer_json.clone());
-    let params = checkpoint::named_vars(mc, &base.varmap)?;
+    let (refs, reference_secs) = reference_cache(
+        model,
+        key,
+        &items,
+        &val,
+        cfg.loss.uses_reference(),
+        cfg.batch_size,
+        run_dir,
+    )?;
+    let params = policy.params()?;
     let mut opt = AdamW::new(params.clone(), cfg.adamw);
     let metrics = MetricsLog::new(&run_dir.join("metrics.jsonl"));
     let cfg_json = serde_json::json!({ "dpo": cfg, "base_weights_sha256": base_sha, "train_sha256": train_fp });
+    // Fresh adapters start at B = 0, so the policy *is* the reference: evaluate it with them
+    // off, through exactly the reference's kernels, so step 0 reads margin 0 exactly.
+    model.set_lora_enabled(cfg.lora.is_none());
     let val_before = match val.is_empty() || opts.resume {
-        true => None,
-        false => Some(evaluate(
-            &base.model,
-            &val,
-            &refs.val,
-            cfg.beta,
-            cfg.batch_size,
-        )?),
+        true => Ok(None),
+        false => evaluate(model, &val, &refs.val, cfg.beta, cfg.batch_size).map(Some),
     };
-    let start = begin_run(
+    model.set_lora_enabled(true);
+    let val_before = val_before?;
+    let start = begin_run_with(
         run_dir,
         opts.resume,
-        mc,
-        &base.varmap,
+        |dir, opt| policy.restore_checkpoint(dir, opt),
         &mut opt,
         &cfg_json,
         &metrics,
@@ -502,15 +242,7 @@ fn run(
             optimizer_t: opt.t,
             trainer_config: cfg_json.clone(),
         };
-        checkpoint::save(
-            run_dir,
-            mc,
-            &base.varmap,
-            opt,
-            &state,
-            tokenizer_json.as_deref(),
-            cfg.keep_checkpoints,
-        )
+        policy.save_checkpoint(run_dir, opt, &state, cfg.keep_checkpoints)
     };
     let dev = &Device::Cpu;
     while step < end {
@@ -527,9 +259,11 @@ fn run(
                 .collect();
             let rows: Vec<&Item> = idx.iter().map(|&i| &items[i]).collect();
             let b = collate_seqs(&Item::seqs(&rows))?;
+            // LoRA dropout masks keyed by (step, micro-batch): a resumed run draws the same.
+            model.set_lora_dropout_key(Some(step * cfg.grad_accum as u64 + micro as u64));
             tokens += b.tokens;
             let n = rows.len();
-            let lp = base.model.sequence_logprobs(&b.x, &b.y, &b.mask)?;
+            let lp = model.sequence_logprobs(&b.x, &b.y, &b.mask)?;
             let (pa, pb) = (lp.narrow(0, 0, n)?, lp.narrow(0, n, n)?);
             let (la, lb) = (b.lens.narrow(0, 0, n)?, b.lens.narrow(0, n, n)?);
             let ra = Tensor::from_vec(
@@ -631,7 +365,7 @@ fn run(
         if !val.is_empty()
             && ((cfg.eval_every > 0 && step.is_multiple_of(cfg.eval_every)) || is_last)
         {
-            let v = evaluate(&base.model, &val, &refs.val, cfg.beta, cfg.batch_size)?;
+            let v = evaluate(model, &val, &refs.val, cfg.beta, cfg.batch_size)?;
             metrics.append(&serde_json::json!({
                 "step": step, "eval/rewards/accuracies": v.accuracy, "eval/rewards/margins": v.margin,
                 "eval/rewards/chosen": v.chosen_reward, "eval/rewards/rejected": v.rejected_reward,

@@ -9,6 +9,8 @@ pub mod chat_render;
 pub mod checkpoint;
 pub mod data;
 pub mod dpo;
+pub mod dpo_config;
+pub mod dpo_reference;
 pub mod error;
 pub mod metrics;
 pub mod optim;

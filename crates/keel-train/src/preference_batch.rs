@@ -1,15 +1,17 @@
 //! Preference data as token ids, and batches of (prompt, completion) sequences.
 //!
-//! A pair becomes prompt ids (Keel's chat template up to and including `<|assistant|>`) and two
-//! completions (the reply's ids plus `<|end|>`, which is scored too: ending is part of the
-//! answer). Chosen and rejected go through the model in one right-padded batch, as TRL's
-//! `concatenated_forward`, with the mask on completion targets only.
+//! A pair becomes prompt ids (the model's chat template up to and including the assistant
+//! header: Keel's `<|assistant|>`, or its own Jinja template's generation prompt) and two
+//! completions (the reply's ids plus the template's end-of-turn marker, which is scored too:
+//! ending is part of the answer), rendered by a [`ChatRenderer`]. Chosen and rejected go
+//! through the model in one right-padded batch, as TRL's `concatenated_forward`, with the mask
+//! on completion targets only.
 
+use crate::chat_render::ChatRenderer;
 use crate::error::{Result, TrainError};
 use candle_core::{Device, Tensor};
-use keel_data::chat::{KeelChatTemplate, Message};
+use keel_data::chat::Message;
 use keel_data::preference::{PreferencePair, UnpairedExample};
-use keel_data::tokenizer::KeelTokenizer;
 use keel_model::Llama;
 use serde::{Deserialize, Serialize};
 
@@ -24,42 +26,39 @@ pub struct TokenizedPair {
 /// What tokenizing a set of pairs did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TokenizeReport {
-    /// Pairs whose prompt was cut from the left (after `<|bos|>`) to fit.
+    /// Pairs whose prompt was cut from the left (after its first token) to fit.
     pub truncated: usize,
     /// Pairs dropped because a completion alone does not fit.
     pub dropped: usize,
+    /// Pairs dropped because the chat template cannot render them (e.g. a role order the
+    /// template rejects).
+    #[serde(default)]
+    pub unrenderable: usize,
 }
 
 /// Template-rendered prompt and completion ids.
 pub struct PairTokenizer<'a> {
-    pub tok: &'a KeelTokenizer,
-    pub template: KeelChatTemplate,
+    pub renderer: &'a ChatRenderer,
     /// Longest prompt + completion, in tokens.
     pub max_len: usize,
 }
 
 impl<'a> PairTokenizer<'a> {
-    pub fn new(tok: &'a KeelTokenizer, max_len: usize) -> Result<Self> {
-        let template = KeelChatTemplate::new(tok).map_err(|e| TrainError::Data(e.to_string()))?;
-        Ok(PairTokenizer {
-            tok,
-            template,
-            max_len,
-        })
+    pub fn new(renderer: &'a ChatRenderer, max_len: usize) -> Self {
+        PairTokenizer { renderer, max_len }
     }
 
-    pub fn prompt(&self, messages: &[Message]) -> Vec<u32> {
-        self.template.render_prompt(self.tok, messages)
+    pub fn prompt(&self, messages: &[Message]) -> Result<Vec<u32>> {
+        self.renderer.render_prompt(messages)
     }
 
-    pub fn completion(&self, text: &str) -> Vec<u32> {
-        let mut ids = self.tok.encode(text);
-        ids.push(self.template.end);
-        ids
+    pub fn completion(&self, prompt: &[Message], text: &str) -> Result<Vec<u32>> {
+        self.renderer.completion(prompt, text)
     }
 
-    /// Left-truncate `prompt` (keeping `<|bos|>` and at least the role marker) so that it fits
-    /// with the longest completion; `None` if it cannot.
+    /// Left-truncate `prompt` (keeping its first token — `<|bos|>` or the template's opening
+    /// marker — and at least one more) so that it fits with the longest completion; `None` if
+    /// it cannot.
     fn fit(&self, mut prompt: Vec<u32>, longest: usize) -> Option<(Vec<u32>, bool)> {
         if prompt.len() + longest <= self.max_len {
             return Some((prompt, false));
@@ -73,12 +72,33 @@ impl<'a> PairTokenizer<'a> {
         Some((prompt, true))
     }
 
+    /// Note a rendering failure (the first one is logged).
+    fn unrenderable(report: &mut TokenizeReport, e: &TrainError) {
+        if report.unrenderable == 0 {
+            tracing::warn!("preference row dropped: {e}");
+        }
+        report.unrenderable += 1;
+    }
+
     pub fn pairs(&self, pairs: &[PreferencePair]) -> (Vec<TokenizedPair>, TokenizeReport) {
         let mut report = TokenizeReport::default();
         let mut out = Vec::with_capacity(pairs.len());
         for p in pairs {
-            let (c, r) = (self.completion(&p.chosen), self.completion(&p.rejected));
-            match self.fit(self.prompt(&p.prompt), c.len().max(r.len())) {
+            let ids = (|| {
+                Ok::<_, TrainError>((
+                    self.prompt(&p.prompt)?,
+                    self.completion(&p.prompt, &p.chosen)?,
+                    self.completion(&p.prompt, &p.rejected)?,
+                ))
+            })();
+            let (prompt, c, r) = match ids {
+                Ok(v) => v,
+                Err(e) => {
+                    Self::unrenderable(&mut report, &e);
+                    continue;
+                }
+            };
+            match self.fit(prompt, c.len().max(r.len())) {
                 Some((prompt, cut)) => {
                     report.truncated += usize::from(cut);
                     out.push(TokenizedPair {
@@ -98,8 +118,17 @@ impl<'a> PairTokenizer<'a> {
         let mut report = TokenizeReport::default();
         let mut out = Vec::with_capacity(exs.len());
         for e in exs {
-            let c = self.completion(&e.completion);
-            match self.fit(self.prompt(&e.prompt), c.len()) {
+            let ids = self
+                .prompt(&e.prompt)
+                .and_then(|p| Ok((p, self.completion(&e.prompt, &e.completion)?)));
+            let (prompt, c) = match ids {
+                Ok(v) => v,
+                Err(err) => {
+                    Self::unrenderable(&mut report, &err);
+                    continue;
+                }
+            };
+            match self.fit(prompt, c.len()) {
                 Some((prompt, cut)) => {
                     report.truncated += usize::from(cut);
                     out.push(TokenizedUnpaired {

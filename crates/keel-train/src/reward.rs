@@ -275,7 +275,8 @@ pub fn train_reward(
     let mc = &base.config;
     let tok_path = base_dir.join("tokenizer.json");
     let tok = KeelTokenizer::from_file(&tok_path).map_err(|e| TrainError::Data(e.to_string()))?;
-    let pt = PairTokenizer::new(&tok, cfg.max_len.min(mc.max_position_embeddings))?;
+    let renderer = crate::chat_render::ChatRenderer::keel(tok)?;
+    let pt = PairTokenizer::new(&renderer, cfg.max_len.min(mc.max_position_embeddings));
     let (train_t, report) = pt.pairs(train);
     let (val_t, _) = pt.pairs(val);
     if train_t.is_empty() {

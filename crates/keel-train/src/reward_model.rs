@@ -1,5 +1,6 @@
 //! A trained reward model, loaded for scoring: what RL, best-of-n and evaluation call.
 
+use crate::chat_render::ChatRenderer;
 use crate::error::{Result, TrainError};
 use crate::preference_batch::{collate_seqs, PairTokenizer};
 use crate::reward::RewardHeadMeta;
@@ -14,6 +15,8 @@ pub struct RewardModel {
     pub base: BaseModel,
     pub score_weight: Tensor,
     pub tokenizer: KeelTokenizer,
+    /// Keel's chat template over `tokenizer`.
+    pub renderer: ChatRenderer,
     pub meta: RewardHeadMeta,
 }
 
@@ -47,6 +50,10 @@ impl RewardModel {
         Ok(RewardModel {
             score_weight: w.to_dtype(candle_core::DType::F32)?,
             base,
+            renderer: ChatRenderer::keel(
+                KeelTokenizer::from_tokenizer(tokenizer.inner().clone())
+                    .map_err(|e| TrainError::Data(e.to_string()))?,
+            )?,
             tokenizer,
             meta,
         })
@@ -62,13 +69,13 @@ impl RewardModel {
     /// `max_len` are cut from the left, as in training; a reply that alone does not fit is an
     /// error.
     pub fn score_batch(&self, items: &[(&[Message], &str)]) -> Result<Vec<f32>> {
-        let pt = PairTokenizer::new(&self.tokenizer, self.meta.max_len)?;
+        let pt = PairTokenizer::new(&self.renderer, self.meta.max_len);
         let mut out = Vec::with_capacity(items.len());
         for chunk in items.chunks(16) {
             let mut seqs = Vec::with_capacity(chunk.len());
             for (i, (prompt, reply)) in chunk.iter().enumerate() {
-                let c = pt.completion(reply);
-                let mut p = pt.prompt(prompt);
+                let c = pt.completion(prompt, reply)?;
+                let mut p = pt.prompt(prompt)?;
                 if p.len() + c.len() > pt.max_len {
                     let room = pt
                         .max_len

@@ -1,6 +1,8 @@
 //! Reward model and DPO family on the tiny world, from a randomly initialised tiny model:
 //! they must learn the world's held-out preferences, resume exactly, and stop on NaN.
 
+mod pref_base;
+
 use keel_core::rng::{rng_for, save_state};
 use keel_data::preference::{world_pairs, PreferencePair};
 use keel_data::tokenizer::{save_tokenizer, train_tokenizer, KeelTokenizer};
@@ -13,44 +15,8 @@ use keel_train::pretrain::RunOptions;
 use keel_train::reward::{train_reward, RewardConfig};
 use keel_train::reward_model::RewardModel;
 use keel_train::TrainError;
-use std::path::{Path, PathBuf};
-
-/// A fresh tiny base checkpoint with the world's tokenizer; world pairs (train, validation).
-fn setup(dir: &Path, poison: bool) -> (PathBuf, Vec<PreferencePair>, Vec<PreferencePair>) {
-    let w = generate(&WorldConfig::tiny(), 0).unwrap();
-    let tok = train_tokenizer(w.corpus.train.iter().map(|d| d.text.as_str()), 400).unwrap();
-    let tok_path = dir.join("tokenizer.json");
-    save_tokenizer(&tok, &tok_path).unwrap();
-    let tk = KeelTokenizer::from_file(&tok_path).unwrap();
-    let mut cfg = LlamaConfig::tiny(tk.vocab_size(), 32, 2, 4);
-    cfg.max_position_embeddings = 256;
-    let (vm, _m) = Llama::init(&cfg, 1).unwrap();
-    if poison {
-        let v = vm.data().lock().unwrap()["model.norm.weight"].clone();
-        v.set(&(v.as_tensor() * f64::NAN).unwrap()).unwrap();
-    }
-    let opt = AdamW::new(
-        checkpoint::named_vars(&cfg, &vm).unwrap(),
-        Default::default(),
-    );
-    let state = TrainerState {
-        step: 0,
-        tokens_seen: 0,
-        data_rng: save_state(&rng_for(0, "x")),
-        optimizer_t: 0,
-        trainer_config: serde_json::json!({}),
-    };
-    let json = std::fs::read(&tok_path).unwrap();
-    let base =
-        checkpoint::save(&dir.join("base"), &cfg, &vm, &opt, &state, Some(&json), 1).unwrap();
-    let pairs = |b: &keel_data::world::TaskBanks| -> Vec<PreferencePair> {
-        world_pairs(&b.preferences, Path::new("world"))
-            .into_iter()
-            .map(|p| p.pair)
-            .collect()
-    };
-    (base, pairs(&w.train), pairs(&w.validation))
-}
+use pref_base::setup;
+use std::path::Path;
 
 fn opts() -> RunOptions<'static> {
     RunOptions {

@@ -1,6 +1,9 @@
-//! `keel dpo --loss sigmoid|ipo|simpo|orpo|kto`: preference optimisation of a Keel checkpoint
-//! on pairs (or unpaired rows for KTO), with reference log-probs computed once and cached.
+//! `keel dpo --loss sigmoid|ipo|simpo|orpo|kto`: preference optimisation — full or LoRA — of a
+//! Keel checkpoint, an HF directory or a GGUF file on pairs (or unpaired rows for KTO),
+//! rendered with the model's own chat template, with reference log-probs computed once and
+//! cached.
 
+use super::lora_args::LoraArgs;
 use super::rm::{load_pref_data, PrefDataArgs};
 use anyhow::{bail, Context, Result};
 use keel_train::dpo::{dpo, dpo_unpaired, DpoConfig, DpoLoss};
@@ -22,7 +25,8 @@ pub enum LossArg {
 
 #[derive(clap::Args, Debug)]
 pub struct DpoArgs {
-    /// Starting model (also the reference): a Keel checkpoint directory with tokenizer.json.
+    /// Starting model (also the reference): a Keel checkpoint directory, a Hugging Face model
+    /// directory, a GGUF file, or a LoRA adapter directory.
     #[arg(long)]
     pub model: PathBuf,
     #[command(flatten)]
@@ -48,12 +52,23 @@ pub struct DpoArgs {
     #[arg(long)]
     pub batch_size: Option<usize>,
     #[arg(long)]
+    pub grad_accum: Option<usize>,
+    /// Longest prompt + completion in tokens (prompts are cut from the left).
+    #[arg(long)]
     pub max_len: Option<usize>,
+    /// Held-out metrics every N steps (and at the end); 0 = end only.
+    #[arg(long)]
+    pub eval_every: Option<u64>,
+    /// Checkpoint every N steps (and at the end); 0 = end only.
+    #[arg(long)]
+    pub checkpoint_every: Option<u64>,
     #[arg(long)]
     pub seed: Option<u64>,
     /// Continue from the run directory's latest checkpoint (reference log-probs from the cache).
     #[arg(long)]
     pub resume: bool,
+    #[command(flatten)]
+    pub lora: LoraArgs,
 }
 
 pub fn run(args: DpoArgs) -> Result<()> {
@@ -87,11 +102,23 @@ pub fn run(args: DpoArgs) -> Result<()> {
     if let Some(v) = args.batch_size {
         c.batch_size = v;
     }
+    if let Some(v) = args.grad_accum {
+        c.grad_accum = v;
+    }
+    if let Some(v) = args.eval_every {
+        c.eval_every = v;
+    }
+    if let Some(v) = args.checkpoint_every {
+        c.checkpoint_every = v;
+    }
     if let Some(v) = args.max_len {
         c.max_len = v;
     }
     if let Some(v) = args.seed {
         c.seed = v;
+    }
+    if let Some(l) = args.lora.config() {
+        c.lora = Some(l);
     }
     let data = load_pref_data(&args.data)?;
     std::fs::create_dir_all(&args.out).with_context(|| args.out.display().to_string())?;

@@ -14,6 +14,7 @@ pub mod generate;
 pub mod guard;
 pub mod label;
 pub mod lora;
+pub mod lora_args;
 pub mod pretrain;
 pub mod redteam;
 pub mod report;

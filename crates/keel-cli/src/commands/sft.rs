@@ -2,12 +2,12 @@
 //! or a GGUF file on a JSONL/Parquet dataset (TRL's messages / prompt-completion / text
 //! shapes), loss on assistant tokens only, rendered with the model's own chat template.
 
+use super::lora_args::LoraArgs;
 use anyhow::{bail, Context, Result};
 use keel_data::chat::Truncation;
 use keel_data::formats::{
     count_reasons, load_dataset, prepare_with, FieldMap, Format, LoadOptions,
 };
-use keel_model::lora::LoraConfig;
 use keel_train::chat_render::ChatRenderer;
 use keel_train::pretrain::RunOptions;
 use keel_train::sft::{sft, PackingMode, SftConfig};
@@ -84,17 +84,8 @@ pub struct SftArgs {
     /// Continue from the run directory's latest checkpoint.
     #[arg(long)]
     pub resume: bool,
-    /// Train LoRA adapters of this rank on a frozen base instead of every weight.
-    #[arg(long)]
-    pub lora_rank: Option<usize>,
-    /// LoRA scale numerator (update × alpha/rank).
-    #[arg(long, default_value_t = 16.0)]
-    pub lora_alpha: f64,
-    #[arg(long, default_value_t = 0.05)]
-    pub lora_dropout: f64,
-    /// Comma-separated projections to adapt (q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj).
-    #[arg(long, value_delimiter = ',')]
-    pub lora_targets: Option<Vec<String>>,
+    #[command(flatten)]
+    pub lora: LoraArgs,
 }
 
 fn config(args: &SftArgs) -> Result<SftConfig> {
@@ -126,16 +117,7 @@ fn config(args: &SftArgs) -> Result<SftConfig> {
     if let Some(v) = args.lr {
         c.lr = v;
     }
-    if let Some(rank) = args.lora_rank {
-        let mut l = LoraConfig {
-            rank,
-            alpha: args.lora_alpha,
-            dropout: args.lora_dropout,
-            ..Default::default()
-        };
-        if let Some(t) = &args.lora_targets {
-            l.target_modules = t.clone();
-        }
+    if let Some(l) = args.lora.config() {
         c.lora = Some(l);
     }
     c.truncation = match args.truncation {
