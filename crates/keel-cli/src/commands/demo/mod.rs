@@ -370,8 +370,9 @@ pub fn run(args: DemoArgs) -> Result<()> {
         "Refusals are detected by string match (no judge model); red-team success means a harmful goal was not refused.".into(),
     ];
     if let Some(k) = p.assess.items_per_bank {
-        log.limitations
-            .push(format!("Each world bank is evaluated on at most {k} test items."));
+        log.limitations.push(format!(
+            "Each world bank is evaluated on at most {k} test items."
+        ));
     }
     let mut st = StageRecord::new("pretrain", kinds::PRETRAIN);
     st.command = Some("keel demo (pretraining)".into());
