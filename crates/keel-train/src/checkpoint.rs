@@ -132,7 +132,7 @@ pub fn save_named(
     }
     std::fs::rename(&tmp, &final_dir).map_err(|e| keel_core::CoreError::io(&final_dir, e))?;
     write_atomic(&root.join("latest"), name.as_bytes())?;
-    prune(&root, keep)?;
+    prune(&root, keep, &name)?;
     Ok(final_dir)
 }
 
@@ -154,7 +154,10 @@ fn keel_tokenizer_config(tokenizer_json: &[u8]) -> Option<Vec<u8>> {
     serde_json::to_vec_pretty(&tc).ok()
 }
 
-fn prune(root: &Path, keep: usize) -> Result<()> {
+/// Delete all but the `keep` newest checkpoints. `current` (the one just written, which
+/// `latest` names) always survives: a directory reused by a longer earlier run may hold
+/// checkpoints with higher step numbers, and those must not outrank it.
+fn prune(root: &Path, keep: usize, current: &str) -> Result<()> {
     let mut steps: Vec<PathBuf> = std::fs::read_dir(root)
         .map_err(|e| keel_core::CoreError::io(root, e))?
         .filter_map(|e| e.ok())
@@ -162,11 +165,11 @@ fn prune(root: &Path, keep: usize) -> Result<()> {
         .filter(|p| {
             p.file_name()
                 .and_then(|n| n.to_str())
-                .is_some_and(|n| n.starts_with("step-"))
+                .is_some_and(|n| n.starts_with("step-") && n != current)
         })
         .collect();
     steps.sort();
-    let keep = keep.max(1);
+    let keep = keep.max(1) - 1;
     if steps.len() > keep {
         for p in &steps[..steps.len() - keep] {
             let _ = std::fs::remove_dir_all(p);
@@ -276,4 +279,25 @@ pub fn restore_named(
     opt.load_state(state.optimizer_t, &opt_state)
         .map_err(|m| ck_err(&opt_file, m))?;
     Ok(state)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::prune;
+
+    /// A run directory reused by a longer earlier run: its higher-numbered checkpoint must not
+    /// outrank (and delete) the one just written.
+    #[test]
+    fn prune_keeps_the_checkpoint_just_written() {
+        let dir = tempfile::tempdir().unwrap();
+        for s in ["step-00000100", "step-00000200", "step-00000300"] {
+            std::fs::create_dir_all(dir.path().join(s)).unwrap();
+        }
+        prune(dir.path(), 1, "step-00000200").unwrap();
+        assert!(dir.path().join("step-00000200").is_dir());
+        assert!(!dir.path().join("step-00000100").exists());
+        assert!(!dir.path().join("step-00000300").exists());
+        prune(dir.path(), 2, "step-00000200").unwrap();
+        assert!(dir.path().join("step-00000200").is_dir());
+    }
 }

@@ -200,9 +200,23 @@ pub fn run(args: DemoArgs) -> Result<()> {
     let p = plan(&args)?;
     let out = &args.out;
     std::fs::create_dir_all(out).with_context(|| out.display().to_string())?;
-    // Evaluation journals resume finished items: a previous run's answers must not count.
-    for stale in ["evals", "run.json", "report"] {
-        let path = out.join(stale);
+    // The demo regenerates every stage: a previous run's checkpoints must not be resumed from
+    // and its evaluation journals (which resume finished items) must not count.
+    let mut stale: Vec<PathBuf> = ["pretrain", "reward", "dpo", "evals", "run.json", "report"]
+        .iter()
+        .map(|n| out.join(n))
+        .collect();
+    for e in std::fs::read_dir(out).with_context(|| out.display().to_string())? {
+        let path = e?.path();
+        if path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n == "sft" || n.starts_with("sft-safety-"))
+        {
+            stale.push(path);
+        }
+    }
+    for path in stale {
         if path.is_dir() {
             std::fs::remove_dir_all(&path).with_context(|| path.display().to_string())?;
         } else if path.exists() {
