@@ -158,22 +158,24 @@ pub fn reward_stage(
         &run_dir.join("reward"),
         quiet_opts(),
     )?;
-    let mut st = StageRecord::new("reward", keel_core::run_log::kinds::REWARD);
-    st.command = Some("keel demo (reward model)".into());
-    st.hyperparameters = serde_json::to_value(cfg)?;
-    st.data.push(pair_data("train", out.train_pairs));
-    st.checkpoint = Some(rel(run_dir, &out.final_checkpoint));
-    st.training = BTreeMap::from([
-        ("steps".into(), out.steps as f64),
-        ("final_loss".into(), out.train_loss),
-        ("tokens_per_s".into(), out.tokens_per_sec),
-        ("wall_s".into(), t.elapsed().as_secs_f64()),
-    ]);
-    if let (Some(b), Some(a)) = (out.val_before, out.val) {
-        st.training.insert("val_accuracy_before".into(), b.accuracy);
-        st.training.insert("val_accuracy".into(), a.accuracy);
-        st.training.insert("val_margin".into(), a.margin);
-    }
+    let val = out
+        .val_before
+        .zip(out.val)
+        .map(|(b, a)| (b.accuracy, a.accuracy, a.margin));
+    let st = preference_record(
+        run_dir,
+        ("reward", keel_core::run_log::kinds::REWARD, "reward model"),
+        serde_json::to_value(cfg)?,
+        out.train_pairs,
+        &out.final_checkpoint,
+        [
+            ("steps", out.steps as f64),
+            ("final_loss", out.train_loss),
+            ("tokens_per_s", out.tokens_per_sec),
+            ("wall_s", t.elapsed().as_secs_f64()),
+        ],
+        val,
+    )?;
     record(run_dir, st)?;
     Ok(out)
 }
@@ -183,35 +185,60 @@ pub fn dpo_stage(run_dir: &Path, world: &World, sft: &Path, cfg: &DpoConfig) -> 
     let t = Instant::now();
     let (train, val) = (pairs(&world.train), pairs(&world.validation));
     let out = dpo(sft, cfg, &train, &val, &run_dir.join("dpo"), quiet_opts())?;
-    let mut st = StageRecord::new("dpo", keel_core::run_log::kinds::DPO);
-    st.command = Some("keel demo (DPO)".into());
-    st.hyperparameters = serde_json::to_value(cfg)?;
-    st.data.push(pair_data("train", out.train_items));
-    st.checkpoint = Some(rel(run_dir, &out.final_checkpoint));
-    st.training = BTreeMap::from([
-        ("steps".into(), out.steps as f64),
-        ("final_loss".into(), out.train_loss),
-        ("tokens_per_s".into(), out.tokens_per_sec),
-        ("reference_s".into(), out.reference_secs),
-        ("wall_s".into(), t.elapsed().as_secs_f64()),
-    ]);
-    if let (Some(b), Some(a)) = (out.val_before, out.val) {
-        st.training.insert("val_accuracy_before".into(), b.accuracy);
-        st.training.insert("val_accuracy".into(), a.accuracy);
-        st.training.insert("val_margin".into(), a.margin);
-    }
+    let val = out
+        .val_before
+        .zip(out.val)
+        .map(|(b, a)| (b.accuracy, a.accuracy, a.margin));
+    let mut st = preference_record(
+        run_dir,
+        ("dpo", keel_core::run_log::kinds::DPO, "DPO"),
+        serde_json::to_value(cfg)?,
+        out.train_items,
+        &out.final_checkpoint,
+        [
+            ("steps", out.steps as f64),
+            ("final_loss", out.train_loss),
+            ("tokens_per_s", out.tokens_per_sec),
+            ("wall_s", t.elapsed().as_secs_f64()),
+        ],
+        val,
+    )?;
+    st.training.insert("reference_s".into(), out.reference_secs);
     record(run_dir, st)?;
     Ok(out)
 }
 
-fn pair_data(role: &str, rows: usize) -> DataRecord {
-    DataRecord {
-        path: "world/tasks/train/preferences.jsonl".into(),
-        role: Some(role.into()),
-        sha256: None,
+/// The run-log record of a stage trained on the world's preference pairs: settings, the
+/// pairs file (with its sha256), the checkpoint, training figures and, when evaluated,
+/// held-out accuracy before/after and the final margin.
+fn preference_record(
+    run_dir: &Path,
+    (name, kind, what): (&str, &str, &str),
+    hyperparameters: serde_json::Value,
+    rows: usize,
+    checkpoint: &Path,
+    training: [(&str, f64); 4],
+    val: Option<(f64, f64, f64)>,
+) -> Result<StageRecord> {
+    let path = "world/tasks/train/preferences.jsonl";
+    let mut st = StageRecord::new(name, kind);
+    st.command = Some(format!("keel demo ({what})"));
+    st.hyperparameters = hyperparameters;
+    st.data.push(DataRecord {
+        path: path.into(),
+        role: Some("train".into()),
+        sha256: Some(keel_core::artifact::sha256_file(&run_dir.join(path))?),
         rows: Some(rows as u64),
         dropped: Default::default(),
+    });
+    st.checkpoint = Some(rel(run_dir, checkpoint));
+    st.training = training.iter().map(|(k, v)| (k.to_string(), *v)).collect();
+    if let Some((before, after, margin)) = val {
+        st.training.insert("val_accuracy_before".into(), before);
+        st.training.insert("val_accuracy".into(), after);
+        st.training.insert("val_margin".into(), margin);
     }
+    Ok(st)
 }
 
 pub fn rel(run_dir: &Path, p: &Path) -> String {
