@@ -85,6 +85,25 @@ pub fn save(
     )
 }
 
+/// A step-0 checkpoint of freshly initialised weights (new optimizer state, seed-0 data
+/// rng): the starting point tests and examples train from, as `keel pretrain` writes one.
+pub fn save_initial(
+    run_dir: &Path,
+    config: &LlamaConfig,
+    varmap: &VarMap,
+    tokenizer_json: Option<&[u8]>,
+) -> Result<PathBuf> {
+    let opt = AdamW::new(named_vars(config, varmap)?, Default::default());
+    let state = TrainerState {
+        step: 0,
+        tokens_seen: 0,
+        data_rng: keel_core::rng::save_state(&keel_core::rng::rng_for(0, "initial")),
+        optimizer_t: 0,
+        trainer_config: serde_json::json!({}),
+    };
+    save(run_dir, config, varmap, &opt, &state, tokenizer_json, 1)
+}
+
 /// [`save`] for any set of named trainable tensors (LoRA adapters, a reward head…) written to
 /// `weights_file`, plus `extra` files (name, bytes) such as an adapter config.
 #[allow(clippy::too_many_arguments)]

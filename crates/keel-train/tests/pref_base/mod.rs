@@ -5,13 +5,11 @@
 // Each test binary uses its own subset.
 #![allow(dead_code)]
 
-use keel_core::rng::{rng_for, save_state};
 use keel_data::preference::{world_pairs, PreferencePair};
 use keel_data::tokenizer::{save_tokenizer, train_tokenizer, KeelTokenizer};
 use keel_data::world::{generate, WorldConfig};
 use keel_model::{Llama, LlamaConfig};
-use keel_train::checkpoint::{self, TrainerState};
-use keel_train::optim::AdamW;
+use keel_train::checkpoint;
 use std::path::{Path, PathBuf};
 
 /// A fresh tiny base checkpoint with the world's tokenizer; world pairs (train, validation).
@@ -28,20 +26,8 @@ pub fn setup(dir: &Path, poison: bool) -> (PathBuf, Vec<PreferencePair>, Vec<Pre
         let v = vm.data().lock().unwrap()["model.norm.weight"].clone();
         v.set(&(v.as_tensor() * f64::NAN).unwrap()).unwrap();
     }
-    let opt = AdamW::new(
-        checkpoint::named_vars(&cfg, &vm).unwrap(),
-        Default::default(),
-    );
-    let state = TrainerState {
-        step: 0,
-        tokens_seen: 0,
-        data_rng: save_state(&rng_for(0, "x")),
-        optimizer_t: 0,
-        trainer_config: serde_json::json!({}),
-    };
     let json = std::fs::read(&tok_path).unwrap();
-    let base =
-        checkpoint::save(&dir.join("base"), &cfg, &vm, &opt, &state, Some(&json), 1).unwrap();
+    let base = checkpoint::save_initial(&dir.join("base"), &cfg, &vm, Some(&json)).unwrap();
     let pairs = |b: &keel_data::world::TaskBanks| -> Vec<PreferencePair> {
         world_pairs(&b.preferences, Path::new("world"))
             .into_iter()

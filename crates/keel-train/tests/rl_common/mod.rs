@@ -1,12 +1,10 @@
 //! Shared set-up of the RL tests: a tiny fresh checkpoint with the tiny world's tokenizer,
 //! and the world's questions with numeric answers.
 
-use keel_core::rng::{rng_for, save_state};
 use keel_data::tokenizer::{save_tokenizer, train_tokenizer, KeelTokenizer};
 use keel_data::world::{generate, Category, WorldConfig};
 use keel_model::{Llama, LlamaConfig};
-use keel_train::checkpoint::{self, TrainerState};
-use keel_train::optim::AdamW;
+use keel_train::checkpoint;
 use keel_train::rl::{prompts_from_rows, Candidate, FnReward, RlPrompt};
 use std::path::{Path, PathBuf};
 
@@ -20,20 +18,8 @@ pub fn setup(dir: &Path) -> (PathBuf, Vec<RlPrompt>, Vec<RlPrompt>) {
     let mut cfg = LlamaConfig::tiny(tk.vocab_size(), 32, 2, 4);
     cfg.max_position_embeddings = 128;
     let (vm, _m) = Llama::init(&cfg, 1).unwrap();
-    let opt = AdamW::new(
-        checkpoint::named_vars(&cfg, &vm).unwrap(),
-        Default::default(),
-    );
-    let state = TrainerState {
-        step: 0,
-        tokens_seen: 0,
-        data_rng: save_state(&rng_for(0, "x")),
-        optimizer_t: 0,
-        trainer_config: serde_json::json!({}),
-    };
     let json = std::fs::read(&tok_path).unwrap();
-    let base =
-        checkpoint::save(&dir.join("base"), &cfg, &vm, &opt, &state, Some(&json), 1).unwrap();
+    let base = checkpoint::save_initial(&dir.join("base"), &cfg, &vm, Some(&json)).unwrap();
     // The world's questions whose gold is a bare number: arithmetic, ages, "answer with just
     // the number".
     let number_rows = |rows: &[keel_data::world::TaskRow]| {

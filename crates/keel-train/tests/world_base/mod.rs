@@ -1,14 +1,12 @@
 //! Shared set-up of the SFT tests: a freshly initialised tiny checkpoint (d32, 2 layers) with
 //! the tiny world's tokenizer, and the world's SFT examples rendered with Keel's template.
 
-use keel_core::rng::{rng_for, save_state};
 use keel_data::chat::{KeelChatTemplate, TokenizedExample};
 use keel_data::sft_mix::world_sft_examples;
 use keel_data::tokenizer::{save_tokenizer, train_tokenizer, KeelTokenizer};
 use keel_data::world::{generate, Split, WorldConfig};
 use keel_model::{Llama, LlamaConfig};
-use keel_train::checkpoint::{self, TrainerState};
-use keel_train::optim::AdamW;
+use keel_train::checkpoint;
 use std::path::{Path, PathBuf};
 
 /// (base checkpoint dir, tokenizer, train examples, validation examples), examples ≤ 128 tokens.
@@ -27,20 +25,8 @@ pub fn setup(
     let tk = KeelTokenizer::from_file(&tok_path).unwrap();
     let cfg = LlamaConfig::tiny(tk.vocab_size(), 32, 2, 4);
     let (vm, _m) = Llama::init(&cfg, 1).unwrap();
-    let opt = AdamW::new(
-        checkpoint::named_vars(&cfg, &vm).unwrap(),
-        Default::default(),
-    );
-    let state = TrainerState {
-        step: 0,
-        tokens_seen: 0,
-        data_rng: save_state(&rng_for(0, "x")),
-        optimizer_t: 0,
-        trainer_config: serde_json::json!({}),
-    };
     let json = std::fs::read(&tok_path).unwrap();
-    let base =
-        checkpoint::save(&dir.join("base"), &cfg, &vm, &opt, &state, Some(&json), 1).unwrap();
+    let base = checkpoint::save_initial(&dir.join("base"), &cfg, &vm, Some(&json)).unwrap();
     let tpl = KeelChatTemplate::new(&tk).unwrap();
     let render = |split| -> Vec<TokenizedExample> {
         world_sft_examples(&w, split, 0.2, 0)
