@@ -312,7 +312,12 @@ fn run(
                         DpoLoss::Simpo => pl::simpo(&p, cfg.beta, cfg.simpo_gamma)?,
                         _ => pl::orpo(&p, cfg.beta)?,
                     };
-                    (o.loss, o.chosen_rewards, o.rejected_rewards)
+                    let loss = if cfg.rpo_alpha > 0.0 {
+                        (o.loss + (pl::chosen_nll(&p)? * cfg.rpo_alpha)?)?
+                    } else {
+                        o.loss
+                    };
+                    (loss, o.chosen_rewards, o.rejected_rewards)
                 }
             };
             let l = loss.to_scalar::<f32>()? as f64;

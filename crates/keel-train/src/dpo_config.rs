@@ -46,6 +46,10 @@ pub struct DpoConfig {
     pub beta: f64,
     /// cDPO label smoothing ε for `sigmoid` (assumed label-noise rate). Default 0.
     pub label_smoothing: f64,
+    /// RPO weight α of the chosen answers' per-token NLL added to a paired loss (TRL's
+    /// `rpo_alpha`; Llama 3 used 0.2). Keeps the chosen answers likely while the margin widens.
+    /// Default 0 (off).
+    pub rpo_alpha: f64,
     /// SimPO's target margin γ. Default 0.5.
     pub simpo_gamma: f64,
     /// KTO's weights λ_D, λ_U for desirable / undesirable examples. Default 1, 1.
@@ -88,6 +92,7 @@ impl Default for DpoConfig {
             loss: DpoLoss::Sigmoid,
             beta: 0.1,
             label_smoothing: 0.0,
+            rpo_alpha: 0.0,
             simpo_gamma: 0.5,
             desirable_weight: 1.0,
             undesirable_weight: 1.0,
@@ -129,6 +134,9 @@ impl DpoConfig {
         }
         if !(0.0..0.5).contains(&self.label_smoothing) {
             return bad("label_smoothing must be in [0, 0.5)");
+        }
+        if !(self.rpo_alpha.is_finite() && self.rpo_alpha >= 0.0) {
+            return bad("rpo_alpha must be a non-negative number");
         }
         if !(self.desirable_weight >= 0.0 && self.undesirable_weight >= 0.0) {
             return bad("KTO weights must be ≥ 0");

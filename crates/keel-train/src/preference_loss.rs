@@ -130,6 +130,13 @@ pub fn orpo(p: &PairLogps, beta: f64) -> Result<LossOutput> {
     })
 }
 
+/// RPO's extra term (TRL's `rpo_alpha`, Llama 3's DPO + NLL): the chosen completions'
+/// negative log-likelihood per token over the batch. Added to a DPO-family loss with weight α
+/// it keeps the chosen answers likely; plain DPO only widens the margin and can lower both.
+pub fn chosen_nll(p: &PairLogps) -> Result<Tensor> {
+    p.policy_chosen.sum_all()?.neg()? / p.len_chosen.sum_all()?
+}
+
 /// KTO on unpaired examples `[n]`: `desirable` is 1/0 per example, `kl` the batch's KL
 /// baseline z₀ (a constant: TRL's detached, clamped estimate). Losses are weighted by
 /// λ_D / λ_U and averaged over all examples. Rewards `β(π − π_ref)` (all examples).
@@ -225,6 +232,13 @@ mod tests {
             len_chosen: &x[4],
             len_rejected: &x[5],
         }
+    }
+
+    #[test]
+    fn chosen_nll_is_per_token() {
+        let x = pair_inputs();
+        // −(−10 − 20) / (4 + 5)
+        close(s(&chosen_nll(&logps(&x)).unwrap()), 30.0 / 9.0);
     }
 
     #[test]

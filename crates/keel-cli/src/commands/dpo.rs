@@ -43,6 +43,9 @@ pub struct DpoArgs {
     pub beta: Option<f64>,
     #[arg(long)]
     pub label_smoothing: Option<f64>,
+    /// Weight of the chosen answers' NLL added to the paired loss (RPO; 0 = off)
+    #[arg(long)]
+    pub rpo_alpha: Option<f64>,
     #[arg(long)]
     pub simpo_gamma: Option<f64>,
     #[arg(long)]
@@ -89,6 +92,7 @@ pub fn run(args: DpoArgs) -> Result<()> {
     for (flag, dst) in [
         (args.beta, &mut c.beta),
         (args.label_smoothing, &mut c.label_smoothing),
+        (args.rpo_alpha, &mut c.rpo_alpha),
         (args.simpo_gamma, &mut c.simpo_gamma),
         (args.lr, &mut c.lr),
     ] {

@@ -40,9 +40,14 @@ pub fn record(run_dir: &Path, mut stage: StageRecord) -> Result<()> {
 
 /// The world's train-split demonstrations, curated (filters, dedupe, decontamination against
 /// every test-split prompt; report written to `out_dir`), then mixed: every instruction and
-/// honesty row once, plus safety rows (harmful → refusal, benign-sensitive → answer) drawn
-/// from a seeded shuffle, cycling when needed, until they are `safety_ratio` of the result.
-/// Keeping the helpful rows fixed makes runs at different ratios differ in safety data only.
+/// honesty row once, plus safety rows until they are `safety_ratio` of the result.
+///
+/// The safety rows are half refusals (harmful → refuse and redirect) and half look-alikes
+/// (benign-but-sensitive → answer), each drawn from a seeded shuffle and cycled when needed.
+/// Curation leaves fewer look-alikes than refusals (their framings deduplicate), and an
+/// unbalanced share teaches "sensitive word → refuse": over-refusal is the usual cost of
+/// safety tuning, and contrastive look-alikes are the usual remedy. Keeping the helpful rows
+/// fixed makes runs at different ratios differ in safety data only.
 pub fn curated_demonstrations(
     world: &World,
     safety_ratio: f64,
@@ -56,16 +61,27 @@ pub fn curated_demonstrations(
     let evals = [world_eval_set("world/test", &world.test)];
     let out = curate(world_rows(&world.train), &cfg, &evals)?;
     out.report.write(out_dir)?;
-    let (mut safety, helpful): (Vec<_>, Vec<_>) =
+    let (safety, helpful): (Vec<_>, Vec<_>) =
         out.kept.into_iter().partition(|r| r.group() == "safety");
     let mut rng = keel_core::rng::rng_for(seed, "demo/safety-mix");
-    safety.shuffle(&mut rng);
+    let (mut refusals, mut lookalikes): (Vec<_>, Vec<_>) = safety
+        .into_iter()
+        .partition(|r| r.category.as_deref() == Some("harmful"));
+    refusals.shuffle(&mut rng);
+    lookalikes.shuffle(&mut rng);
     let want = (safety_ratio / (1.0 - safety_ratio) * helpful.len() as f64).round() as usize;
-    if want > 0 && safety.is_empty() {
-        anyhow::bail!("curation left no safety demonstrations to mix in");
+    if want > 0 && (refusals.is_empty() || lookalikes.is_empty()) {
+        anyhow::bail!(
+            "curation left {} refusal and {} look-alike demonstrations; the safety mix needs both",
+            refusals.len(),
+            lookalikes.len()
+        );
     }
     let mut mixed: Vec<ChatExample> = helpful.into_iter().map(|r| r.example).collect();
-    mixed.extend((0..want).map(|i| safety[i % safety.len()].example.clone()));
+    mixed.extend((0..want).map(|i| {
+        let pool = if i % 2 == 0 { &refusals } else { &lookalikes };
+        pool[(i / 2) % pool.len()].example.clone()
+    }));
     mixed.shuffle(&mut rng);
     Ok((mixed, out.report, want))
 }

@@ -54,6 +54,42 @@ pub struct DemoArgs {
     /// Stop after SFT (no reward model, no DPO).
     #[arg(long)]
     pub skip_preference: bool,
+    /// World config overrides as JSON (any subset of WorldConfig's fields, laid over the demo
+    /// world), e.g. `{"people": 32}`.
+    #[arg(long)]
+    pub world_config: Option<PathBuf>,
+    /// Pretraining config overrides as JSON (any subset of PretrainConfig's fields, laid over
+    /// the demo's own settings), e.g. `{"batch_size": 8, "lr": 0.006}`.
+    #[arg(long)]
+    pub pretrain_config: Option<PathBuf>,
+    /// SFT config overrides as JSON (any subset of SftConfig's fields), as above.
+    #[arg(long)]
+    pub sft_config: Option<PathBuf>,
+}
+
+/// `base` with the fields of the JSON object in `path` laid over it, so a user can change one
+/// setting of the demo's plan; a field the config does not have is an error, not ignored.
+fn overlay<T>(base: T, path: Option<&std::path::Path>) -> Result<T>
+where
+    T: serde::Serialize + serde::de::DeserializeOwned,
+{
+    let Some(path) = path else { return Ok(base) };
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("{}: cannot read config overrides", path.display()))?;
+    let patch: serde_json::Value = serde_json::from_str(&text)
+        .with_context(|| format!("{}: not valid JSON", path.display()))?;
+    let serde_json::Value::Object(patch) = patch else {
+        anyhow::bail!("{}: config overrides must be a JSON object", path.display());
+    };
+    let mut merged = serde_json::to_value(base)?;
+    for (k, v) in patch {
+        match merged.get_mut(&k) {
+            Some(slot) => *slot = v,
+            None => anyhow::bail!("{}: unknown config field '{k}'", path.display()),
+        }
+    }
+    serde_json::from_value(merged)
+        .with_context(|| format!("{}: invalid config overrides", path.display()))
 }
 
 /// The default demo's world: a third of [`WorldConfig::default`]'s entities, each still
@@ -100,7 +136,7 @@ struct Plan {
 
 fn plan(args: &DemoArgs) -> Result<Plan> {
     let tiny = args.size == "tiny";
-    let mut pretrain = PretrainConfig {
+    let pretrain = PretrainConfig {
         seq_len: if tiny { 64 } else { 128 },
         batch_size: if tiny { 8 } else { 16 },
         max_steps: if tiny { 30 } else { 400 },
@@ -112,10 +148,11 @@ fn plan(args: &DemoArgs) -> Result<Plan> {
         seed: args.seed,
         ..Default::default()
     };
+    let mut pretrain = overlay(pretrain, args.pretrain_config.as_deref())?;
     if let Some(s) = args.pretrain_steps {
         pretrain.max_steps = s;
     }
-    let mut sft = SftConfig {
+    let sft = SftConfig {
         seq_len: if tiny { 128 } else { 192 },
         // Rows of several demonstrations each, attention-masked per demonstration.
         packing: PackingMode::Packing,
@@ -129,6 +166,7 @@ fn plan(args: &DemoArgs) -> Result<Plan> {
         seed: args.seed,
         ..Default::default()
     };
+    let mut sft = overlay(sft, args.sft_config.as_deref())?;
     if let Some(s) = args.sft_steps {
         sft.max_steps = s;
     }
@@ -167,11 +205,14 @@ fn plan(args: &DemoArgs) -> Result<Plan> {
         ..Default::default()
     };
     Ok(Plan {
-        world: if tiny {
-            WorldConfig::tiny()
-        } else {
-            demo_world()
-        },
+        world: overlay(
+            if tiny {
+                WorldConfig::tiny()
+            } else {
+                demo_world()
+            },
+            args.world_config.as_deref(),
+        )?,
         vocab: if tiny { 512 } else { 2048 },
         d_model: if tiny { 64 } else { 128 },
         layers: if tiny { 2 } else { 4 },
