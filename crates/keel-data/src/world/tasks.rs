@@ -14,86 +14,137 @@ use rand::Rng;
 const MH_HOME_RIVER: &[&str] = &[
     "What river flows through the home town of {s}?",
     "Which river runs through the town where {s} lives?",
+    "Which river runs through the town of {s}?",
+    "Tell me the river of the town where {s} lives.",
+    "What river is in the home town of {s}?",
     "{s} lives in a town on which river?",
 ];
 const MH_HOME_REGION: &[&str] = &[
     "In which region does {s} live?",
     "What region is the home town of {s} in?",
+    "What region is {s} from?",
+    "Tell me the region where {s} lives.",
+    "Which region is the home of {s} in?",
     "Which region contains the town that {s} calls home?",
 ];
 const MH_PET_HABITAT: &[&str] = &[
     "Where does the pet of {s} live in the wild?",
     "What is the habitat of the creature {s} keeps as a pet?",
+    "In the wild, where does the pet of {s} live?",
+    "Tell me the habitat of the pet of {s}.",
+    "Where would the pet of {s} live in nature?",
     "In the wild, where would you find the kind of animal {s} keeps?",
 ];
 const MH_MAKER_HOME: &[&str] = &[
     "In which town does the maker of the {s} live?",
     "Where does the person who makes the {s} live?",
+    "Where does the maker of the {s} live?",
+    "Tell me the home town of the person who makes the {s}.",
+    "Which town is the maker of the {s} from?",
     "The {s} is made in which town?",
 ];
 const AR_AGE_DIFF: &[&str] = &[
     "How much older is {a} than {b}?",
     "By how many years is {a} older than {b}?",
+    "How many years older is {a} than {b}?",
+    "Tell me how much older {a} is than {b}.",
+    "What is the difference in age between {a} and {b}?",
     "What is the age gap in years between {a} and {b}?",
 ];
 const AR_AGE_SUM: &[&str] = &[
     "What is the combined age of {a} and {b}?",
     "If you add the ages of {a} and {b}, what do you get?",
+    "What do the ages of {a} and {b} add up to?",
+    "Tell me the sum of the ages of {a} and {b}.",
+    "How old are {a} and {b} together?",
     "Together, how many years old are {a} and {b}?",
 ];
 const AR_PRICE_SUM: &[&str] = &[
     "How much do the {a} and the {b} cost together?",
     "What is the total price of the {a} and the {b}?",
+    "What do the {a} and the {b} cost in total?",
+    "Tell me the total cost of the {a} and the {b}.",
+    "How many coins for the {a} and the {b} together?",
     "If I buy both the {a} and the {b}, how many coins do I pay?",
 ];
 const AR_LEGS_SUM: &[&str] = &[
     "How many legs do the {a} and the {b} have together?",
     "What is the total number of legs of a {a} and a {b}?",
+    "How many legs do a {a} and a {b} have in total?",
+    "Tell me the total legs of a {a} and a {b}.",
+    "Together, how many legs have the {a} and the {b}?",
     "Add up the legs of one {a} and one {b}: how many are there?",
 ];
 const AR_ADD: &[&str] = &[
     "What is {a} plus {b}?",
     "Add {a} and {b}.",
+    "What is the sum of {a} and {b}?",
+    "Tell me {a} plus {b}.",
+    "What do you get if you add {a} and {b}?",
     "Compute {a} + {b}.",
 ];
 const AR_SUB: &[&str] = &[
     "What is {a} minus {b}?",
     "Subtract {b} from {a}.",
+    "What is {a} take away {b}?",
+    "Tell me {a} minus {b}.",
+    "What is left if you take {b} from {a}?",
     "Compute {a} - {b}.",
 ];
 const LI_RESIDENTS: &[&str] = &[
     "Which people live in {s}? Answer with a comma-separated list.",
     "List everyone who lives in {s}, separated by commas.",
+    "Who lives in {s}? List them, separated by commas.",
+    "Tell me all the people of {s}, comma-separated.",
+    "Name the people who live in {s}, separated by commas.",
     "Who are the residents of {s}? Give their names separated by commas.",
 ];
 const LI_PRODUCTS: &[&str] = &[
     "List the products made by {s}, comma-separated.",
     "Which products does {s} make? Separate them with commas.",
+    "What does {s} make? Answer with a comma-separated list.",
+    "Tell me the products of {s}, separated by commas.",
+    "Which things are made by {s}? List them with commas.",
     "Name everything {s} makes, as a comma-separated list.",
 ];
 const LI_HABITAT: &[&str] = &[
     "List the creatures that live in the {s}, comma-separated.",
     "Which creatures live in the {s}? Give a comma-separated list.",
+    "What creatures live in the {s}? List them with commas.",
+    "Tell me the animals of the {s}, comma-separated.",
+    "Which creatures make their home in the {s}? Separate them with commas.",
     "Name every creature whose habitat is the {s}, separated by commas.",
 ];
 const FM_CAPS: &[&str] = &[
     "Answer in capital letters only: where does {s} live?",
     "Where does {s} live? Reply in upper case.",
+    "Where does {s} live? Use capital letters only.",
+    "In capital letters, tell me where {s} lives.",
+    "Write the home town of {s} in upper case.",
     "Using only capital letters, name the home town of {s}.",
 ];
 const FM_NUMBER: &[&str] = &[
     "Reply with only a number: how old is {s}?",
     "How old is {s}? Answer with just the number.",
+    "How old is {s}? Reply with a number only.",
+    "Just the number, please: what is the age of {s}?",
+    "Tell me the age of {s} as a number and nothing else.",
     "Give the age of {s} as a bare number.",
 ];
 const FM_JSON: &[&str] = &[
     "Give the home town and age of {s} as JSON with keys \"town\" and \"age\".",
     "Return a JSON object with keys \"town\" and \"age\" describing {s}.",
+    "Answer in JSON with keys \"town\" and \"age\": where does {s} live and how old is {s}?",
+    "Write JSON for {s} with the keys \"town\" and \"age\".",
+    "Tell me the town and age of {s} as a JSON object with keys \"town\" and \"age\".",
     "Describe {s} in JSON, using the keys \"town\" and \"age\".",
 ];
 const SU_PERSON: &[&str] = &[
     "Summarise what is known about {s} in one sentence.",
     "Write one sentence describing {s}.",
+    "Tell me about {s} in one sentence.",
+    "Describe {s} in a single sentence.",
+    "Who is {s}? Answer in one sentence.",
     "In a single sentence, tell me who {s} is.",
 ];
 

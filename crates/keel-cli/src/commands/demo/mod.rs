@@ -65,6 +65,9 @@ pub struct DemoArgs {
     /// SFT config overrides as JSON (any subset of SftConfig's fields), as above.
     #[arg(long)]
     pub sft_config: Option<PathBuf>,
+    /// DPO config overrides as JSON (any subset of DpoConfig's fields), as above.
+    #[arg(long)]
+    pub dpo_config: Option<PathBuf>,
 }
 
 /// `base` with the fields of the JSON object in `path` laid over it, so a user can change one
@@ -192,18 +195,21 @@ fn plan(args: &DemoArgs) -> Result<Plan> {
         seed: args.seed,
         ..Default::default()
     };
-    let dpo = DpoConfig {
-        max_len: sft.seq_len,
-        batch_size: 8,
-        max_steps: if tiny { 10 } else { 40 },
-        lr: 2e-4,
-        warmup_steps: 4,
-        eval_every: 0,
-        checkpoint_every: 0,
-        keep_checkpoints: 1,
-        seed: args.seed,
-        ..Default::default()
-    };
+    let dpo = overlay(
+        DpoConfig {
+            max_len: sft.seq_len,
+            batch_size: 8,
+            max_steps: if tiny { 10 } else { 40 },
+            lr: 2e-4,
+            warmup_steps: 4,
+            eval_every: 0,
+            checkpoint_every: 0,
+            keep_checkpoints: 1,
+            seed: args.seed,
+            ..Default::default()
+        },
+        args.dpo_config.as_deref(),
+    )?;
     Ok(Plan {
         world: overlay(
             if tiny {
