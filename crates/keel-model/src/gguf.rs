@@ -174,10 +174,28 @@ pub fn config_from_metadata(
 
 /// Read a GGUF file: config, dequantised HF-named weights, tokenizer and chat template.
 /// Every failure names the file and the problem; nothing here panics on bad input.
+/// The sibling directory a small text file names, as a run's `checkpoints/latest` does.
+fn pointer_target(path: &Path) -> Option<std::path::PathBuf> {
+    if std::fs::metadata(path).ok()?.len() > 256 {
+        return None;
+    }
+    let name = std::fs::read_to_string(path).ok()?;
+    let dir = path.parent()?.join(name.trim());
+    (!name.trim().is_empty() && dir.is_dir()).then_some(dir)
+}
+
 pub fn read_gguf(path: &Path) -> Result<GgufImport> {
     let err = |m: String| ModelError::file(path, m);
     let mut f = std::fs::File::open(path).map_err(|e| err(format!("cannot open: {e}")))?;
-    let content = Content::read(&mut f).map_err(|e| err(format!("not a valid GGUF file: {e}")))?;
+    let content = Content::read(&mut f).map_err(|e| match pointer_target(path) {
+        Some(dir) => err(format!(
+            "is a checkpoint pointer, not a model; pass the checkpoint it names: {}",
+            dir.display()
+        )),
+        None => err(format!(
+            "not a valid GGUF file ({e}); a model is a .gguf file or a checkpoint directory"
+        )),
+    })?;
     let md = &content.metadata;
     let tied = !content.tensor_infos.contains_key("output.weight");
     let config = config_from_metadata(md, tied).map_err(err)?;

@@ -207,6 +207,15 @@ fn corrupt_and_truncated_files_give_clear_errors() {
         e.contains("m.gguf") && e.contains("not a valid GGUF"),
         "{e}"
     );
+    // A run's `checkpoints/latest` pointer passed as the model names the checkpoint it means.
+    std::fs::create_dir(dir.path().join("step-00000200")).unwrap();
+    let latest = dir.path().join("latest");
+    std::fs::write(&latest, "step-00000200").unwrap();
+    let e = err_of(&latest);
+    assert!(
+        e.contains("checkpoint pointer") && e.contains("step-00000200"),
+        "{e}"
+    );
 }
 
 fn edit_config(dir: &Path, f: impl FnOnce(&mut serde_json::Value)) {
