@@ -160,6 +160,40 @@ fn test_split_uses_unseen_templates() {
     assert!(val.iter().all(|r| !test_ids.contains(r.template.as_str())));
 }
 
+fn words(text: &str) -> impl Iterator<Item = String> + '_ {
+    text.split(|c: char| !(c.is_ascii_alphabetic() || c == '\''))
+        .filter(|w| !w.is_empty())
+        .map(str::to_lowercase)
+}
+
+/// Held-out question templates are new sentences made of known words: a model that learns
+/// language only from this world cannot know what a word it has never read means, so an
+/// unseen word would test vocabulary, not generalisation to new phrasings.
+#[test]
+fn test_instruction_templates_use_only_words_seen_in_training() {
+    let w = generate(&WorldConfig::default(), 0).unwrap();
+    let mut seen: BTreeSet<String> = BTreeSet::new();
+    for d in &w.corpus.train {
+        seen.extend(words(&d.text));
+    }
+    for r in task_rows(&w, Split::Train) {
+        seen.extend(words(&r.prompt));
+        seen.extend(words(&r.completion));
+    }
+    let mut unseen = BTreeSet::new();
+    for r in &w.test.instructions {
+        for word in words(&r.prompt) {
+            if !seen.contains(&word) {
+                unseen.insert(format!("{word:?} in {}", r.template));
+            }
+        }
+    }
+    assert!(
+        unseen.is_empty(),
+        "test templates use unseen words: {unseen:#?}"
+    );
+}
+
 fn attr(e: &Entities, kind: &str, s: &str) -> String {
     let p = || e.person(s).unwrap_or_else(|| panic!("no person {s}"));
     let t = || e.town(s).unwrap_or_else(|| panic!("no town {s}"));

@@ -178,7 +178,7 @@ impl FactKind {
                     "What colour does {s} prefer?",
                     "Tell me the colour {s} likes most.",
                     "What is the best-loved colour of {s}?",
-                    "What colour is {s} fondest of?",
+                    "Which colour does {s} like above all others?",
                 ],
             ),
             PersonPet => t(
@@ -283,7 +283,7 @@ impl FactKind {
                     "Tell me the region of {s}.",
                     "In which region can you find {s}?",
                     "What region does the town of {s} belong to?",
-                    "What region contains the town of {s}?",
+                    "The town of {s} lies in which region?",
                 ],
             ),
             TownNeighbours => t(
@@ -325,7 +325,7 @@ impl FactKind {
                     "Tell me where the {s} lives.",
                     "Where can you find the {s}?",
                     "What kind of land is home to the {s}?",
-                    "In which kind of place can the {s} be found?",
+                    "In which kind of place does the {s} make its home?",
                 ],
             ),
             CreatureDiet => t(
@@ -367,7 +367,7 @@ impl FactKind {
                     "Tell me the number of legs of the {s}.",
                     "What number of legs does the {s} have?",
                     "How many legs are on a {s}?",
-                    "Count the legs of the {s}: how many are there?",
+                    "The {s} walks on how many legs?",
                 ],
             ),
             ProductMaker => t(
@@ -388,7 +388,7 @@ impl FactKind {
                     "Tell me who makes the {s}.",
                     "Which person crafts the {s}?",
                     "Who is the {s} made by?",
-                    "Whose workshop produces the {s}?",
+                    "From whose workshop does the {s} come?",
                 ],
             ),
             ProductPrice => t(

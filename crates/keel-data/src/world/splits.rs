@@ -1,7 +1,10 @@
 //! Train / validation / test partitioning.
 //!
 //! Two things are held out for the test split: entities (each entity kind is partitioned) and
-//! question templates (the last template of every family is reserved for test). Validation uses
+//! question templates (the last template of every family is reserved for test). A held-out
+//! template is a new sentence built from words the training text uses (a test checks this):
+//! a model that learns language only from this world cannot know a word it never read, and
+//! the split is meant to measure generalisation to new phrasings, not vocabulary. Validation uses
 //! its own entities with the training templates, so it measures generalisation to new entities
 //! and test measures generalisation to new entities *and* new phrasings. All entities still
 //! appear in the pretraining corpus: the held-out part is the question, not the fact.

@@ -25,7 +25,7 @@ const MH_HOME_REGION: &[&str] = &[
     "What region is {s} from?",
     "Tell me the region where {s} lives.",
     "Which region is the home of {s} in?",
-    "Which region contains the town that {s} calls home?",
+    "The town that is home to {s} lies in which region?",
 ];
 const MH_PET_HABITAT: &[&str] = &[
     "Where does the pet of {s} live in the wild?",
@@ -49,7 +49,7 @@ const AR_AGE_DIFF: &[&str] = &[
     "How many years older is {a} than {b}?",
     "Tell me how much older {a} is than {b}.",
     "What is the difference in age between {a} and {b}?",
-    "What is the age gap in years between {a} and {b}?",
+    "How many years apart in age are {a} and {b}?",
 ];
 const AR_AGE_SUM: &[&str] = &[
     "What is the combined age of {a} and {b}?",
@@ -65,7 +65,7 @@ const AR_PRICE_SUM: &[&str] = &[
     "What do the {a} and the {b} cost in total?",
     "Tell me the total cost of the {a} and the {b}.",
     "How many coins for the {a} and the {b} together?",
-    "If I buy both the {a} and the {b}, how many coins do I pay?",
+    "If I buy the {a} and the {b}, how many coins do I pay?",
 ];
 const AR_LEGS_SUM: &[&str] = &[
     "How many legs do the {a} and the {b} have together?",
@@ -81,7 +81,7 @@ const AR_ADD: &[&str] = &[
     "What is the sum of {a} and {b}?",
     "Tell me {a} plus {b}.",
     "What do you get if you add {a} and {b}?",
-    "Compute {a} + {b}.",
+    "How much is {a} + {b}?",
 ];
 const AR_SUB: &[&str] = &[
     "What is {a} minus {b}?",
@@ -89,7 +89,7 @@ const AR_SUB: &[&str] = &[
     "What is {a} take away {b}?",
     "Tell me {a} minus {b}.",
     "What is left if you take {b} from {a}?",
-    "Compute {a} - {b}.",
+    "How much is {a} - {b}?",
 ];
 const LI_RESIDENTS: &[&str] = &[
     "Which people live in {s}? Answer with a comma-separated list.",
@@ -97,7 +97,7 @@ const LI_RESIDENTS: &[&str] = &[
     "Who lives in {s}? List them, separated by commas.",
     "Tell me all the people of {s}, comma-separated.",
     "Name the people who live in {s}, separated by commas.",
-    "Who are the residents of {s}? Give their names separated by commas.",
+    "Which people does the town of {s} have? Separate them with commas.",
 ];
 const LI_PRODUCTS: &[&str] = &[
     "List the products made by {s}, comma-separated.",
@@ -129,7 +129,7 @@ const FM_NUMBER: &[&str] = &[
     "How old is {s}? Reply with a number only.",
     "Just the number, please: what is the age of {s}?",
     "Tell me the age of {s} as a number and nothing else.",
-    "Give the age of {s} as a bare number.",
+    "Give the age of {s} as a number with no other words.",
 ];
 const FM_JSON: &[&str] = &[
     "Give the home town and age of {s} as JSON with keys \"town\" and \"age\".",

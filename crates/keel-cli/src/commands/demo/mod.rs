@@ -95,11 +95,16 @@ where
         .with_context(|| format!("{}: invalid config overrides", path.display()))
 }
 
-/// The default demo's world: a third of [`WorldConfig::default`]'s entities, each still
-/// described in 6 articles (and every person in 8 stories). A 1M-parameter model pretrained
-/// for minutes sees each fact often enough to store it — on the full-size world it sees each
-/// about 17 times and recalls almost none — and fact recall is what the helpfulness suite
-/// asks of held-out entities.
+/// The default demo's world: a third of [`WorldConfig::default`]'s entities, each described
+/// in 36 articles (every person also in 48 stories) instead of 6 and 8.
+///
+/// Why: a 1M-parameter model pretrained for minutes must store every entity's facts before
+/// SFT can teach it to answer about held-out entities. Measured on this world (800 steps of
+/// 8×128 tokens): with 6 articles the corpus repeats 11 times, the model memorises the
+/// documents' wording (train loss 0.5, validation 0.99) rather than the facts, and SFT answers
+/// 13% of validation-split fact questions; with 36 freshly drawn articles per entity (same
+/// facts, new template draws and sentence orders: knowledge augmentation) it sees the corpus
+/// about twice, validation loss falls to 0.87 and SFT answers 42%.
 fn demo_world() -> WorldConfig {
     WorldConfig {
         regions: 4,
@@ -110,6 +115,8 @@ fn demo_world() -> WorldConfig {
         products: 24,
         validation_fraction: 0.15,
         test_fraction: 0.15,
+        articles_per_entity: 36,
+        stories_per_person: 48,
         arithmetic_docs: 100,
         arithmetic_questions: 200,
         unanswerable_questions: 200,
@@ -141,13 +148,15 @@ fn plan(args: &DemoArgs) -> Result<Plan> {
     let tiny = args.size == "tiny";
     let pretrain = PretrainConfig {
         seq_len: if tiny { 64 } else { 128 },
-        batch_size: if tiny { 8 } else { 16 },
-        max_steps: if tiny { 30 } else { 400 },
+        // Small batches, many steps: at a fixed token budget, 800 steps of 8 rows stored
+        // facts better than 400 of 16 (validation loss 0.99 vs 1.05).
+        batch_size: 8,
+        max_steps: if tiny { 30 } else { 800 },
         lr: 3e-3,
         warmup_steps: if tiny { 5 } else { 40 },
-        eval_every: if tiny { 15 } else { 100 },
+        eval_every: if tiny { 15 } else { 200 },
         eval_windows: if tiny { 8 } else { 48 },
-        checkpoint_every: if tiny { 15 } else { 200 },
+        checkpoint_every: if tiny { 15 } else { 400 },
         seed: args.seed,
         ..Default::default()
     };
