@@ -117,6 +117,9 @@ fn demo_world() -> WorldConfig {
         test_fraction: 0.15,
         articles_per_entity: 36,
         stories_per_person: 48,
+        // Four questions per fact, each in a different phrasing: SFT then sees each
+        // demonstration a few times rather than a dozen (test-split fact QA 10 → 14 of 78).
+        questions_per_fact: 4,
         arithmetic_docs: 100,
         arithmetic_questions: 200,
         unanswerable_questions: 200,
@@ -210,6 +213,10 @@ fn plan(args: &DemoArgs) -> Result<Plan> {
             batch_size: 8,
             max_steps: if tiny { 10 } else { 40 },
             lr: 2e-4,
+            // DPO + NLL on the chosen answers (RPO): without it the margin widened by pushing
+            // refusals down with the compliant answers, and harmful-refusal fell 95% → 18%;
+            // with it 86% → 73% while over-refusal fell 44% → 33%.
+            rpo_alpha: 0.5,
             warmup_steps: 4,
             eval_every: 0,
             checkpoint_every: 0,
