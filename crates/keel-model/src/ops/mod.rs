@@ -19,6 +19,7 @@ pub mod reference;
 pub mod rms_norm;
 pub mod rope;
 pub mod segments;
+pub(crate) mod sgemm;
 pub mod swiglu;
 pub mod token_logprobs;
 

@@ -1,0 +1,736 @@
+//! Keel's own f32 GEMM for x86-64 with AVX2 and FMA: BLIS-style cache blocking around a 6×16
+//! register-blocked microkernel.
+//!
+//! `dst[m, n] = (accumulate ? dst : 0) + alpha · a[m, k] · b[k, n]`, the contract of
+//! [`super::kernel::sgemm`], which dispatches here when the CPU has the features.
+//!
+//! Loop nest (Goto/BLIS): for each `NC`-wide column block of `b` and each `KC`-deep slice of
+//! the shared dimension, `b`'s block is packed into `NR`-wide panels (each `KC × NR`, 16 KiB,
+//! sized for L1); for each `MC`-tall row block, `a` is packed into `MR`-tall panels (the
+//! whole `MC × KC` block, 144 KiB, sized for L2); then the microkernel runs every `MR × NR`
+//! tile of the block, streaming one `a` panel against one `b` panel. Packing turns every
+//! strided or transposed view into unit-stride reads, and zero-pads the last partial panel so
+//! the microkernel always computes a full tile (edge tiles go through a scratch tile).
+//!
+//! Determinism: each output element is computed by exactly one thread, as a sum over the same
+//! `KC` slices in the same order, with the same instructions wherever the tile grid puts it.
+//! Threads split the output on tile boundaries of the global grid, so the result is
+//! bit-identical whatever the thread count or timing.
+
+#[cfg(target_arch = "x86_64")]
+use std::arch::x86_64::*;
+use std::cell::RefCell;
+
+use super::kernel::{Mat, PAR_MIN_WORK};
+use rayon::prelude::*;
+
+/// Microkernel tile: 6 rows × 16 columns = 12 ymm accumulators, plus 2 for the `b` row and 1
+/// for the broadcast `a` value, of the 16 ymm registers. 12 independent FMA chains cover Zen 3's
+/// two FMA pipes × 4-cycle latency with room to spare.
+const MR: usize = 6;
+const NR: usize = 16;
+/// Depth of one packed slice: a `KC × NR` `b` panel is 16 KiB and stays in the 32 KiB L1d
+/// while every `a` panel of the block streams past it.
+const KC: usize = 256;
+/// Rows of `a` packed at once: `MC × KC` floats = 144 KiB, resident in L2 (512 KiB-1 MiB).
+const MC: usize = 144;
+/// Columns of `b` packed at once: `KC × NC` floats = 1 MiB, from L2/L3.
+const NC: usize = 1024;
+/// At most this many rows of `a`, the product skips packing (decode steps: `m` = 1): packing
+/// `b` would read and write all of it to use each value `m` times.
+const SMALL_M: usize = 2;
+
+/// Whether this CPU runs the AVX2+FMA kernel.
+pub(crate) fn available() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+/// The operands of one call, shareable across rayon tasks: each task writes its own disjoint
+/// rectangle of `dst` and only reads `a` and `b`.
+#[derive(Clone, Copy)]
+struct Job {
+    dst: *mut f32,
+    dst_rs: usize,
+    accumulate: bool,
+    a: Mat,
+    b: Mat,
+    alpha: f32,
+    k: usize,
+}
+// SAFETY: the caller of `sgemm` guarantees the pointers are valid for the call, `a` and `b` are
+// read-only, and the tasks write disjoint parts of `dst`.
+unsafe impl Send for Job {}
+unsafe impl Sync for Job {}
+
+impl Job {
+    /// The same product restricted to rows `r0..` and columns `c0..` of `dst`.
+    fn sub(mut self, r0: usize, c0: usize) -> Job {
+        // SAFETY (pointer arithmetic only, `wrapping_offset` never dereferences): the offsets
+        // stay inside the extents the caller vouched for.
+        self.dst = self.dst.wrapping_add(r0 * self.dst_rs + c0);
+        self.a.ptr = self.a.ptr.wrapping_offset(r0 as isize * self.a.rs);
+        self.b.ptr = self.b.ptr.wrapping_offset(c0 as isize * self.b.cs);
+        self
+    }
+}
+
+/// See [`super::kernel::sgemm`].
+///
+/// # Safety
+/// As there, and the CPU must support AVX2 and FMA ([`available`]).
+#[allow(clippy::too_many_arguments)]
+#[cfg(target_arch = "x86_64")]
+pub(crate) unsafe fn sgemm(
+    m: usize,
+    n: usize,
+    k: usize,
+    dst: *mut f32,
+    dst_rs: usize,
+    accumulate: bool,
+    a: Mat,
+    b: Mat,
+    alpha: f32,
+    parallel: bool,
+) {
+    debug_assert!(a.rs >= 0 && a.cs >= 0 && b.rs >= 0 && b.cs >= 0);
+    if m == 0 || n == 0 {
+        return;
+    }
+    let job = Job {
+        dst,
+        dst_rs,
+        accumulate,
+        a,
+        b,
+        alpha,
+        k,
+    };
+    let threads = rayon::current_num_threads();
+    let parts = if parallel && m * n * k >= PAR_MIN_WORK * 4 {
+        threads
+    } else {
+        1
+    };
+    let small = m <= SMALL_M && (b.rs == 1 || b.cs == 1);
+    // Split the output along its longer side, on tile boundaries (see the module comment);
+    // splitting rows duplicates packing `b` in every task, splitting columns packing `a`, so
+    // the longer side duplicates the smaller operand.
+    let by_rows = !small && m >= n;
+    let (len, unit) = if by_rows { (m, MR) } else { (n, NR) };
+    let tiles = len.div_ceil(unit);
+    let parts = parts.min(tiles);
+    let run = |t: usize| {
+        let (lo, hi) = ((tiles * t / parts) * unit, (tiles * (t + 1) / parts) * unit);
+        let hi = hi.min(len);
+        let (r0, c0, rows, cols) = if by_rows {
+            (lo, 0, hi - lo, n)
+        } else {
+            (0, lo, m, hi - lo)
+        };
+        let job = job.sub(r0, c0);
+        // SAFETY: AVX2+FMA are present (our caller checked); `job` covers a sub-rectangle
+        // of the caller's valid extents, disjoint from every other task's.
+        unsafe {
+            if small {
+                small_m(rows, cols, job)
+            } else {
+                blocked(rows, cols, job)
+            }
+        }
+    };
+    if parts <= 1 {
+        run(0)
+    } else {
+        (0..parts).into_par_iter().for_each(run)
+    }
+}
+
+thread_local! {
+    /// Per-thread packing buffers (`a` block, `b` block), kept between calls: a decode step
+    /// makes hundreds of small products and should not allocate for each.
+    static PACK: RefCell<(Vec<f32>, Vec<f32>)> = const { RefCell::new((Vec::new(), Vec::new())) };
+}
+
+/// A 32-byte aligned region of `len` floats inside `v`, growing it if needed.
+fn aligned(v: &mut Vec<f32>, len: usize) -> *mut f32 {
+    if v.len() < len + 8 {
+        v.resize(len + 8, 0.0);
+    }
+    let p = v.as_mut_ptr();
+    p.wrapping_add(p.align_offset(32))
+}
+
+/// The whole product on this thread, packed and blocked.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn blocked(m: usize, n: usize, job: Job) {
+    let k = job.k;
+    if k == 0 {
+        if !job.accumulate {
+            for i in 0..m {
+                std::ptr::write_bytes(job.dst.add(i * job.dst_rs), 0, n);
+            }
+        }
+        return;
+    }
+    // Equal `KC` slices (k = 300 runs as 150 + 150, not 256 + 44): fewer short, slow slices.
+    let kc_max = k.div_ceil(k.div_ceil(KC));
+    let nc_max = NC.min(n.div_ceil(NR) * NR);
+    let mc_max = MC.min(m.div_ceil(MR) * MR);
+    PACK.with(|cell| {
+        // A nested call on this thread cannot happen (nothing below yields to rayon); if it
+        // ever did, it gets fresh buffers instead of a panic.
+        let mut fresh = (Vec::new(), Vec::new());
+        let mut guard = cell.try_borrow_mut();
+        let (abuf, bbuf) = match guard.as_deref_mut() {
+            Ok(bufs) => (&mut bufs.0, &mut bufs.1),
+            Err(_) => (&mut fresh.0, &mut fresh.1),
+        };
+        let pa = aligned(abuf, mc_max * kc_max);
+        let pb = aligned(bbuf, nc_max * kc_max);
+        let (a, b) = (job.a, job.b);
+        for jc in (0..n).step_by(NC) {
+            let nc = NC.min(n - jc);
+            for pc in (0..k).step_by(kc_max) {
+                let kc = kc_max.min(k - pc);
+                let bsrc = b.ptr.offset(pc as isize * b.rs + jc as isize * b.cs);
+                pack_b(kc, nc, bsrc, b.rs, b.cs, pb);
+                // The first slice overwrites `dst` unless the caller accumulates.
+                let load = job.accumulate || pc > 0;
+                for ic in (0..m).step_by(MC) {
+                    let mc = MC.min(m - ic);
+                    let asrc = a.ptr.offset(ic as isize * a.rs + pc as isize * a.cs);
+                    pack_a(mc, kc, asrc, a.rs, a.cs, pa);
+                    for jr in (0..nc).step_by(NR) {
+                        let bp = pb.add(jr * kc);
+                        let w = NR.min(nc - jr);
+                        for ir in (0..mc).step_by(MR) {
+                            let ap = pa.add(ir * kc);
+                            let h = MR.min(mc - ir);
+                            let c = job.dst.add((ic + ir) * job.dst_rs + jc + jr);
+                            if h == MR && w == NR {
+                                kernel(kc, ap, bp, c, job.dst_rs, job.alpha, load);
+                            } else {
+                                edge(kc, ap, bp, c, job.dst_rs, job.alpha, load, h, w);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    })
+}
+
+/// Packs `kc × nc` of `b` into `NR`-wide panels, each `kc` rows of `NR` consecutive floats;
+/// columns past `nc` are zero.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn pack_b(kc: usize, nc: usize, b: *const f32, rs: isize, cs: isize, out: *mut f32) {
+    for jr in (0..nc).step_by(NR) {
+        let w = NR.min(nc - jr);
+        let src = b.offset(jr as isize * cs);
+        let dst = out.add(jr * kc);
+        if w == NR && cs == 1 {
+            // Row-major `b`: each panel row is a contiguous 16-float copy.
+            for p in 0..kc {
+                let s = src.offset(p as isize * rs);
+                _mm256_store_ps(dst.add(p * NR), _mm256_loadu_ps(s));
+                _mm256_store_ps(dst.add(p * NR + 8), _mm256_loadu_ps(s.add(8)));
+            }
+        } else if w == NR && rs == 1 {
+            // Transposed `b` (a weight `[n, k]` read as `wᵀ`): transpose 8×8 blocks in
+            // registers, reading each weight row contiguously.
+            let mut p = 0;
+            while p + 8 <= kc {
+                for half in 0..2 {
+                    let s = src.offset(half * 8 * cs + p as isize);
+                    transpose8(s, cs, dst.add(p * NR + half as usize * 8), NR);
+                }
+                p += 8;
+            }
+            for p in p..kc {
+                for j in 0..NR {
+                    *dst.add(p * NR + j) = *src.offset(j as isize * cs + p as isize);
+                }
+            }
+        } else {
+            for p in 0..kc {
+                for j in 0..NR {
+                    *dst.add(p * NR + j) = if j < w {
+                        *src.offset(p as isize * rs + j as isize * cs)
+                    } else {
+                        0.0
+                    };
+                }
+            }
+        }
+    }
+}
+
+/// Writes the transpose of the 8×8 block at `src` (row stride `rs`) to `dst` (row stride
+/// `drs`): out row `p` = column `p` of the input.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn transpose8(src: *const f32, rs: isize, dst: *mut f32, drs: usize) {
+    let r: [__m256; 8] = std::array::from_fn(|i| _mm256_loadu_ps(src.offset(i as isize * rs)));
+    // Interleave pairs, then quads, then swap 128-bit halves: the textbook 8×8 transpose.
+    let t0 = _mm256_unpacklo_ps(r[0], r[1]);
+    let t1 = _mm256_unpackhi_ps(r[0], r[1]);
+    let t2 = _mm256_unpacklo_ps(r[2], r[3]);
+    let t3 = _mm256_unpackhi_ps(r[2], r[3]);
+    let t4 = _mm256_unpacklo_ps(r[4], r[5]);
+    let t5 = _mm256_unpackhi_ps(r[4], r[5]);
+    let t6 = _mm256_unpacklo_ps(r[6], r[7]);
+    let t7 = _mm256_unpackhi_ps(r[6], r[7]);
+    let s0 = _mm256_shuffle_ps::<0x44>(t0, t2);
+    let s1 = _mm256_shuffle_ps::<0xEE>(t0, t2);
+    let s2 = _mm256_shuffle_ps::<0x44>(t1, t3);
+    let s3 = _mm256_shuffle_ps::<0xEE>(t1, t3);
+    let s4 = _mm256_shuffle_ps::<0x44>(t4, t6);
+    let s5 = _mm256_shuffle_ps::<0xEE>(t4, t6);
+    let s6 = _mm256_shuffle_ps::<0x44>(t5, t7);
+    let s7 = _mm256_shuffle_ps::<0xEE>(t5, t7);
+    let o = [
+        _mm256_permute2f128_ps::<0x20>(s0, s4),
+        _mm256_permute2f128_ps::<0x20>(s1, s5),
+        _mm256_permute2f128_ps::<0x20>(s2, s6),
+        _mm256_permute2f128_ps::<0x20>(s3, s7),
+        _mm256_permute2f128_ps::<0x31>(s0, s4),
+        _mm256_permute2f128_ps::<0x31>(s1, s5),
+        _mm256_permute2f128_ps::<0x31>(s2, s6),
+        _mm256_permute2f128_ps::<0x31>(s3, s7),
+    ];
+    for (i, v) in o.into_iter().enumerate() {
+        _mm256_storeu_ps(dst.add(i * drs), v);
+    }
+}
+
+/// Packs `mc × kc` of `a` into `MR`-tall panels, each `kc` columns of `MR` consecutive floats;
+/// rows past `mc` are zero.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn pack_a(mc: usize, kc: usize, a: *const f32, rs: isize, cs: isize, out: *mut f32) {
+    for ir in (0..mc).step_by(MR) {
+        let h = MR.min(mc - ir);
+        let src = a.offset(ir as isize * rs);
+        let dst = out.add(ir * kc);
+        if h == MR && cs == 1 {
+            // Row-major `a`: six contiguous row streams, interleaved.
+            let rows: [*const f32; MR] = std::array::from_fn(|i| src.offset(i as isize * rs));
+            for p in 0..kc {
+                for (i, r) in rows.iter().enumerate() {
+                    *dst.add(p * MR + i) = *r.add(p);
+                }
+            }
+        } else {
+            for p in 0..kc {
+                for i in 0..MR {
+                    *dst.add(p * MR + i) = if i < h {
+                        *src.offset(i as isize * rs + p as isize * cs)
+                    } else {
+                        0.0
+                    };
+                }
+            }
+        }
+    }
+}
+
+/// The 6×16 microkernel: `c[6, 16] (row stride rs) = (load ? c : 0) + alpha · ap · bp`, with
+/// `ap` a packed `kc × 6` panel and `bp` a packed, 32-byte aligned `kc × 16` panel.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+unsafe fn kernel(
+    kc: usize,
+    ap: *const f32,
+    bp: *const f32,
+    c: *mut f32,
+    rs: usize,
+    alpha: f32,
+    load: bool,
+) {
+    for i in 0..MR {
+        _mm_prefetch::<_MM_HINT_T0>(c.add(i * rs) as *const i8);
+        _mm_prefetch::<_MM_HINT_T0>(c.add(i * rs + NR - 1) as *const i8);
+    }
+    let mut acc = [[_mm256_setzero_ps(); 2]; MR];
+    // Unrolled by the compiler (constant trip counts): per step two aligned `b` loads, six
+    // broadcasts from `a`, twelve FMAs into registers.
+    for p in 0..kc {
+        let b0 = _mm256_load_ps(bp.add(p * NR));
+        let b1 = _mm256_load_ps(bp.add(p * NR + 8));
+        for (i, row) in acc.iter_mut().enumerate() {
+            let av = _mm256_broadcast_ss(&*ap.add(p * MR + i));
+            row[0] = _mm256_fmadd_ps(av, b0, row[0]);
+            row[1] = _mm256_fmadd_ps(av, b1, row[1]);
+        }
+    }
+    let al = _mm256_set1_ps(alpha);
+    for (i, row) in acc.iter().enumerate() {
+        let d = c.add(i * rs);
+        for (h, &v) in row.iter().enumerate() {
+            let out = if load {
+                _mm256_fmadd_ps(al, v, _mm256_loadu_ps(d.add(h * 8)))
+            } else {
+                _mm256_mul_ps(al, v)
+            };
+            _mm256_storeu_ps(d.add(h * 8), out);
+        }
+    }
+}
+
+/// A partial `h × w` tile at the matrix edge: the full tile into scratch, then the valid part
+/// with the same arithmetic as [`kernel`]'s store (a fused `alpha · v + c`).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn edge(
+    kc: usize,
+    ap: *const f32,
+    bp: *const f32,
+    c: *mut f32,
+    rs: usize,
+    alpha: f32,
+    load: bool,
+    h: usize,
+    w: usize,
+) {
+    let mut tile = [0f32; MR * NR];
+    kernel(kc, ap, bp, tile.as_mut_ptr(), NR, 1.0, false);
+    for i in 0..h {
+        for j in 0..w {
+            let d = c.add(i * rs + j);
+            let v = tile[i * NR + j];
+            *d = if load {
+                alpha.mul_add(v, *d)
+            } else {
+                alpha * v
+            };
+        }
+    }
+}
+
+/// `m ≤ SMALL_M` rows without packing, reading `b` in place: dot products down `b`'s columns
+/// when they are contiguous (`b` = a transposed weight), else `a`-weighted sums of `b`'s
+/// contiguous rows.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn small_m(m: usize, n: usize, job: Job) {
+    let (a, b, k) = (job.a, job.b, job.k);
+    let store = |d: *mut f32, v: f32| {
+        // SAFETY: `d` is an element of this task's part of `dst`.
+        unsafe {
+            *d = if job.accumulate {
+                job.alpha.mul_add(v, *d)
+            } else {
+                job.alpha * v
+            }
+        }
+    };
+    // `a`'s row gathered once into a contiguous buffer (it is short: `k` floats).
+    let mut arow = vec![0f32; k];
+    for i in 0..m {
+        for (p, x) in arow.iter_mut().enumerate() {
+            *x = *a.ptr.offset(i as isize * a.rs + p as isize * a.cs);
+        }
+        let drow = job.dst.add(i * job.dst_rs);
+        if b.rs == 1 {
+            for j in 0..n {
+                let col = std::slice::from_raw_parts(b.ptr.offset(j as isize * b.cs), k);
+                store(drow.add(j), dot(&arow, col));
+            }
+        } else {
+            // 64 columns at a time in 8 accumulators, walking down `b`'s rows.
+            for j0 in (0..n).step_by(64) {
+                let w = 64.min(n - j0);
+                let mut acc = [0f32; 64];
+                for (p, &x) in arow.iter().enumerate() {
+                    let row =
+                        std::slice::from_raw_parts(b.ptr.offset(p as isize * b.rs).add(j0), w);
+                    for (o, &y) in acc.iter_mut().zip(row) {
+                        *o = x.mul_add(y, *o);
+                    }
+                }
+                for (j, &v) in acc[..w].iter().enumerate() {
+                    store(drow.add(j0 + j), v);
+                }
+            }
+        }
+    }
+}
+
+/// Dot product in four 8-lane accumulators (FMA latency), fixed summation order.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn dot(x: &[f32], y: &[f32]) -> f32 {
+    let n = x.len().min(y.len());
+    let (xp, yp) = (x.as_ptr(), y.as_ptr());
+    let mut acc = [_mm256_setzero_ps(); 4];
+    let mut p = 0;
+    while p + 32 <= n {
+        for (q, s) in acc.iter_mut().enumerate() {
+            let o = p + q * 8;
+            *s = _mm256_fmadd_ps(_mm256_loadu_ps(xp.add(o)), _mm256_loadu_ps(yp.add(o)), *s);
+        }
+        p += 32;
+    }
+    while p + 8 <= n {
+        acc[0] = _mm256_fmadd_ps(
+            _mm256_loadu_ps(xp.add(p)),
+            _mm256_loadu_ps(yp.add(p)),
+            acc[0],
+        );
+        p += 8;
+    }
+    let s = _mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3]));
+    let mut lanes = [0f32; 8];
+    _mm256_storeu_ps(lanes.as_mut_ptr(), s);
+    let mut total = lanes.iter().sum::<f32>();
+    for q in p..n {
+        total = x[q].mul_add(y[q], total);
+    }
+    total
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::kernel::{self, Mat};
+    use keel_core::rng::rng_for;
+    use rand::Rng;
+
+    /// Operand layouts: row-major, transposed (column-major), and a view with both strides
+    /// non-unit (every other column of a wider matrix).
+    #[derive(Clone, Copy, Debug)]
+    enum Lay {
+        Rows,
+        T,
+        Gapped,
+    }
+
+    /// A `rows × cols` matrix in layout `lay`: its backing data and view.
+    fn mat(rows: usize, cols: usize, lay: Lay, seed: u64) -> (Vec<f32>, Mat) {
+        let mut rng = rng_for(seed, "sgemm-test");
+        let len = match lay {
+            Lay::Rows | Lay::T => rows * cols,
+            Lay::Gapped => rows * cols * 2 + 1,
+        };
+        let data: Vec<f32> = (0..len.max(1))
+            .map(|_| rng.random_range(-1.0..1.0))
+            .collect();
+        let p = data.as_ptr();
+        let view = match lay {
+            Lay::Rows => Mat::rows(p, cols),
+            Lay::T => Mat::t(p, rows),
+            Lay::Gapped => Mat {
+                ptr: p,
+                rs: 2 * cols as isize,
+                cs: 2,
+            },
+        };
+        (data, view)
+    }
+
+    fn at(m: Mat, i: usize, j: usize) -> f64 {
+        // SAFETY: tests only index inside the matrices `mat` built.
+        unsafe { *m.ptr.offset(i as isize * m.rs + j as isize * m.cs) as f64 }
+    }
+
+    type Gemm = unsafe fn(usize, usize, usize, *mut f32, usize, bool, Mat, Mat, f32, bool);
+
+    /// Runs `f` on one case and checks it against an f64 triple loop, within the worst-case
+    /// f32 summation bound; returns the result for bit-comparisons.
+    #[allow(clippy::too_many_arguments)]
+    fn check(
+        f: Gemm,
+        (m, n, k): (usize, usize, usize),
+        (la, lb): (Lay, Lay),
+        pad: usize,
+        accumulate: bool,
+        alpha: f32,
+        parallel: bool,
+        seed: u64,
+    ) -> Vec<f32> {
+        let (_ad, a) = mat(m, k, la, seed);
+        let (_bd, b) = mat(k, n, lb, seed + 1);
+        let rs = n + pad;
+        let init = mat(m, rs, Lay::Rows, seed + 2).0;
+        // Without `accumulate` the old contents must not be read: NaN would leak through.
+        let mut dst: Vec<f32> = if accumulate {
+            init.clone()
+        } else {
+            vec![f32::NAN; m * rs]
+        };
+        // SAFETY: every view spans the data `mat` allocated; `dst` is m × rs.
+        unsafe {
+            f(
+                m,
+                n,
+                k,
+                dst.as_mut_ptr(),
+                rs,
+                accumulate,
+                a,
+                b,
+                alpha,
+                parallel,
+            )
+        };
+        let eps = f32::EPSILON as f64;
+        for i in 0..m {
+            for j in 0..rs {
+                let got = dst[i * rs + j];
+                if j >= n {
+                    let keep = if accumulate {
+                        init[i * rs + j]
+                    } else {
+                        f32::NAN
+                    };
+                    assert!(
+                        got.to_bits() == keep.to_bits(),
+                        "padding written at {i},{j}"
+                    );
+                    continue;
+                }
+                let (mut want, mut mag) = (0f64, 0f64);
+                for p in 0..k {
+                    want += at(a, i, p) * at(b, p, j);
+                    mag += (at(a, i, p) * at(b, p, j)).abs();
+                }
+                let c0 = if accumulate {
+                    init[i * rs + j] as f64
+                } else {
+                    0.0
+                };
+                let want = c0 + alpha as f64 * want;
+                let tol = 2.0 * (k + 2) as f64 * eps * (alpha.abs() as f64 * mag + c0.abs());
+                assert!(
+                    (got as f64 - want).abs() <= tol + 1e-30,
+                    "{m}x{n}x{k} {la:?}/{lb:?} pad {pad} acc {accumulate} alpha {alpha} \
+                     par {parallel}: [{i},{j}] {got} vs {want}"
+                );
+            }
+        }
+        dst
+    }
+
+    const LAYS: [(Lay, Lay); 5] = [
+        (Lay::Rows, Lay::Rows),
+        (Lay::Rows, Lay::T),
+        (Lay::T, Lay::Rows),
+        (Lay::T, Lay::T),
+        (Lay::Gapped, Lay::Gapped),
+    ];
+
+    /// Both kernels: the dispatching entry point (ours on AVX2+FMA machines) and the
+    /// `gemm`-crate fallback, which must keep working where it is the one that runs.
+    fn kernels() -> Vec<Gemm> {
+        vec![kernel::sgemm, kernel::sgemm_gemm_crate]
+    }
+
+    #[test]
+    fn small_and_ragged_shapes_match_naive() {
+        let dims = [1, 2, 3, 5, 6, 7, 13, 16, 17, 31];
+        let mut seed = 0;
+        for f in kernels() {
+            for &m in &dims {
+                for &n in &dims {
+                    for &k in &[1, 4, 17, 33] {
+                        for (case, &lays) in LAYS.iter().enumerate() {
+                            seed += 3;
+                            let (pad, acc) = (case % 2 * 3, case % 3 == 0);
+                            let alpha = [1.0, -0.5, 2.0][case % 3];
+                            check(f, (m, n, k), lays, pad, acc, alpha, seed % 2 == 0, seed);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn zero_depth_scales_or_clears() {
+        for f in kernels() {
+            for acc in [false, true] {
+                check(f, (5, 19, 0), LAYS[0], 2, acc, 1.5, true, 1);
+                check(f, (1, 7, 0), LAYS[1], 0, acc, 1.5, false, 2);
+            }
+        }
+    }
+
+    #[test]
+    fn blocked_shapes_match_naive() {
+        // Cross every blocking boundary: m > MC, n > NC, k > KC (k = 4096: sixteen slices);
+        // uneven splits across threads; tiny m (the unpacked decode path).
+        let shapes = [
+            (151, 1043, 300),
+            (97, 61, 4096),
+            (1, 1043, 300),
+            (2, 257, 129),
+            (3, 200, 4096),
+            (300, 7, 64),
+            (11, 300, 2),
+        ];
+        for (s, &shape) in shapes.iter().enumerate() {
+            for (c, &lays) in LAYS.iter().enumerate() {
+                let seed = (s * 10 + c) as u64;
+                check(
+                    kernel::sgemm,
+                    shape,
+                    lays,
+                    c % 2,
+                    c % 2 == 1,
+                    0.75,
+                    true,
+                    seed,
+                );
+                check(
+                    kernel::sgemm,
+                    shape,
+                    lays,
+                    0,
+                    c % 2 == 0,
+                    1.0,
+                    false,
+                    seed + 5,
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn result_is_independent_of_threads() {
+        // Training resumes bit-identically only if the kernel is deterministic: the same bits
+        // serial, on 2 and 3 threads (uneven shares), and on every repeat.
+        for (shape, lays) in [
+            ((129, 77, 300), LAYS[0]),
+            ((40, 515, 257), LAYS[1]),
+            ((1, 1000, 64), LAYS[1]),
+            ((2, 999, 64), LAYS[2]),
+        ] {
+            let run = |threads: usize, par: bool| {
+                let pool = rayon::ThreadPoolBuilder::new()
+                    .num_threads(threads)
+                    .build()
+                    .unwrap();
+                pool.install(|| check(kernel::sgemm, shape, lays, 1, true, 0.5, par, 42))
+            };
+            let base = run(1, false);
+            for (t, par) in [(2, true), (3, true), (3, false), (2, true)] {
+                let got = run(t, par);
+                let same = base
+                    .iter()
+                    .zip(&got)
+                    .all(|(x, y)| x.to_bits() == y.to_bits());
+                assert!(same, "{shape:?}: {t} threads par {par} differs from serial");
+            }
+        }
+    }
+}
