@@ -3,7 +3,7 @@
 
 use anyhow::{anyhow, Context};
 use keel_model::bench::{
-    bench_gemm, bench_generate, bench_train, gemm_kernel_native, BenchSpec, GEMM_SHAPES,
+    bench_gemm, bench_generate, bench_train, gemm_kernel_native, BenchSpec, GemmShape, GEMM_SHAPES,
 };
 
 #[derive(clap::Subcommand, Debug)]
@@ -39,6 +39,15 @@ pub enum BenchCmd {
         /// Seconds per timing trial (five trials per kernel and shape; the best is shown).
         #[arg(long, default_value_t = 0.2)]
         trial_s: f64,
+        /// Time this one shape, `MxNxK` (`[m, k] · [k, n]`), instead of the model's.
+        #[arg(long)]
+        shape: Option<String>,
+        /// With --shape: `a` is passed transposed (as a weight gradient's `dyᵀ`).
+        #[arg(long)]
+        a_t: bool,
+        /// With --shape: `b` is passed transposed (as a weight `wᵀ`).
+        #[arg(long)]
+        b_t: bool,
     },
 }
 
@@ -90,7 +99,32 @@ pub fn run(cmd: BenchCmd) -> anyhow::Result<()> {
                 spec.name, r.prompt, r.new_tokens, r.median_s, r.tokens_per_s, mib(r.peak_rss_bytes), r.tail
             );
         }
-        BenchCmd::Gemm { trial_s } => {
+        BenchCmd::Gemm {
+            trial_s,
+            shape,
+            a_t,
+            b_t,
+        } => {
+            let shapes = match shape {
+                None => GEMM_SHAPES.to_vec(),
+                Some(s) => {
+                    let d: Vec<usize> = s
+                        .split('x')
+                        .map(|v| v.trim().parse())
+                        .collect::<Result<_, _>>()
+                        .ok()
+                        .filter(|d: &Vec<usize>| d.len() == 3)
+                        .ok_or_else(|| anyhow!("--shape {s:?}: expected MxNxK"))?;
+                    vec![GemmShape {
+                        what: "custom",
+                        m: d[0],
+                        n: d[1],
+                        k: d[2],
+                        a_t,
+                        b_t,
+                    }]
+                }
+            };
             if !gemm_kernel_native() {
                 println!("note: no AVX2+FMA on this CPU: the keel column is the gemm crate too");
             }
@@ -107,7 +141,10 @@ pub fn run(cmd: BenchCmd) -> anyhow::Result<()> {
                 format!("gemm {threads}t"),
                 "ratio"
             );
-            for r in bench_gemm(&GEMM_SHAPES, trial_s) {
+            println!(
+                "(1t: per second of this thread's CPU time; {threads}t: per wall-clock second)"
+            );
+            for r in bench_gemm(&shapes, trial_s) {
                 let s = r.shape;
                 let lay = |t: bool| if t { "T" } else { "rows" };
                 println!(

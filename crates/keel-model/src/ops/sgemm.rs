@@ -233,53 +233,130 @@ unsafe fn blocked(m: usize, n: usize, job: Job) {
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 unsafe fn pack_b(kc: usize, nc: usize, b: *const f32, rs: isize, cs: isize, out: *mut f32) {
+    let full = nc / NR;
+    if cs == 1 {
+        // Row-major `b`: walk it row by row, dealing each row's 16-float pieces out to the
+        // panels. Going down one panel at a time instead reads a new cache line every row at
+        // a large stride, which the prefetchers do not follow across pages: memory-latency
+        // bound, 30% of the whole product for a weight gradient.
+        for p in 0..kc {
+            let s = b.offset(p as isize * rs);
+            let d = out.add(p * NR);
+            for q in 0..full {
+                let (s, d) = (s.add(q * NR), d.add(q * NR * kc));
+                _mm256_store_ps(d, _mm256_loadu_ps(s));
+                _mm256_store_ps(d.add(8), _mm256_loadu_ps(s.add(8)));
+            }
+            let w = nc - full * NR;
+            if w > 0 {
+                let d = d.add(full * NR * kc);
+                std::ptr::copy_nonoverlapping(s.add(full * NR), d, w);
+                std::ptr::write_bytes(d.add(w), 0, NR - w);
+            }
+        }
+        return;
+    }
     for jr in (0..nc).step_by(NR) {
         let w = NR.min(nc - jr);
         let src = b.offset(jr as isize * cs);
         let dst = out.add(jr * kc);
-        if w == NR && cs == 1 {
-            // Row-major `b`: each panel row is a contiguous 16-float copy.
-            for p in 0..kc {
-                let s = src.offset(p as isize * rs);
-                _mm256_store_ps(dst.add(p * NR), _mm256_loadu_ps(s));
-                _mm256_store_ps(dst.add(p * NR + 8), _mm256_loadu_ps(s.add(8)));
-            }
-        } else if w == NR && rs == 1 {
-            // Transposed `b` (a weight `[n, k]` read as `wᵀ`): transpose 8×8 blocks in
-            // registers, reading each weight row contiguously.
-            let mut p = 0;
+        let mut p = 0;
+        if w == NR && rs == 1 {
+            // Transposed `b` (a weight `[n, k]` read as `wᵀ`): 8×8 blocks transposed in
+            // registers, sixteen weight rows each read contiguously.
             while p + 8 <= kc {
                 for half in 0..2 {
                     let s = src.offset(half * 8 * cs + p as isize);
-                    transpose8(s, cs, dst.add(p * NR + half as usize * 8), NR);
+                    let r = std::array::from_fn(|j| _mm256_loadu_ps(s.offset(j as isize * cs)));
+                    for (q, v) in transpose8(r).into_iter().enumerate() {
+                        _mm256_store_ps(dst.add((p + q) * NR + half as usize * 8), v);
+                    }
                 }
                 p += 8;
             }
-            for p in p..kc {
-                for j in 0..NR {
-                    *dst.add(p * NR + j) = *src.offset(j as isize * cs + p as isize);
-                }
-            }
-        } else {
-            for p in 0..kc {
-                for j in 0..NR {
-                    *dst.add(p * NR + j) = if j < w {
-                        *src.offset(p as isize * rs + j as isize * cs)
-                    } else {
-                        0.0
-                    };
-                }
+        }
+        // The rest (a partial panel, the last < 8 rows, other strides) element by element.
+        for p in p..kc {
+            for j in 0..NR {
+                *dst.add(p * NR + j) = if j < w {
+                    *src.offset(p as isize * rs + j as isize * cs)
+                } else {
+                    0.0
+                };
             }
         }
     }
 }
 
-/// Writes the transpose of the 8×8 block at `src` (row stride `rs`) to `dst` (row stride
-/// `drs`): out row `p` = column `p` of the input.
+/// Packs `mc × kc` of `a` into `MR`-tall panels, each `kc` columns of `MR` consecutive floats;
+/// rows past `mc` are zero.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn transpose8(src: *const f32, rs: isize, dst: *mut f32, drs: usize) {
-    let r: [__m256; 8] = std::array::from_fn(|i| _mm256_loadu_ps(src.offset(i as isize * rs)));
+unsafe fn pack_a(mc: usize, kc: usize, a: *const f32, rs: isize, cs: isize, out: *mut f32) {
+    if rs == 1 {
+        // Transposed `a` (a weight gradient's `dyᵀ`): each column of `a` is a contiguous row in
+        // memory; walk them in order, dealing six floats to each panel (see `pack_b`).
+        let full = mc / MR;
+        for p in 0..kc {
+            let s = a.offset(p as isize * cs);
+            let d = out.add(p * MR);
+            for r in 0..full {
+                std::ptr::copy_nonoverlapping(s.add(r * MR), d.add(r * MR * kc), MR);
+            }
+            let h = mc - full * MR;
+            if h > 0 {
+                let d = d.add(full * MR * kc);
+                std::ptr::copy_nonoverlapping(s.add(full * MR), d, h);
+                std::ptr::write_bytes(d.add(h), 0, MR - h);
+            }
+        }
+        return;
+    }
+    for ir in (0..mc).step_by(MR) {
+        let h = MR.min(mc - ir);
+        let src = a.offset(ir as isize * rs);
+        let dst = out.add(ir * kc);
+        let mut p = 0;
+        if h == MR && cs == 1 {
+            // Row-major `a`: eight columns of the six rows at a time, transposed in registers
+            // (two zero rows pad the 8×8), each output column stored as 4 + 2 floats.
+            while p + 8 <= kc {
+                let r = std::array::from_fn(|i| {
+                    if i < MR {
+                        _mm256_loadu_ps(src.offset(i as isize * rs).add(p))
+                    } else {
+                        _mm256_setzero_ps()
+                    }
+                });
+                for (q, v) in transpose8(r).into_iter().enumerate() {
+                    let d = dst.add((p + q) * MR);
+                    _mm_storeu_ps(d, _mm256_castps256_ps128(v));
+                    // `d + 4` is 8-byte aligned: `dst` is 32-byte aligned and MR·4 = 24.
+                    _mm_store_sd(
+                        d.add(4) as *mut f64,
+                        _mm_castps_pd(_mm256_extractf128_ps::<1>(v)),
+                    );
+                }
+                p += 8;
+            }
+        }
+        for p in p..kc {
+            for i in 0..MR {
+                *dst.add(p * MR + i) = if i < h {
+                    *src.offset(i as isize * rs + p as isize * cs)
+                } else {
+                    0.0
+                };
+            }
+        }
+    }
+}
+
+/// The transpose of an 8×8 block held as eight rows: out row `q` = column `q`.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+fn transpose8(r: [__m256; 8]) -> [__m256; 8] {
     // Interleave pairs, then quads, then swap 128-bit halves: the textbook 8×8 transpose.
     let t0 = _mm256_unpacklo_ps(r[0], r[1]);
     let t1 = _mm256_unpackhi_ps(r[0], r[1]);
@@ -297,7 +374,7 @@ unsafe fn transpose8(src: *const f32, rs: isize, dst: *mut f32, drs: usize) {
     let s5 = _mm256_shuffle_ps::<0xEE>(t4, t6);
     let s6 = _mm256_shuffle_ps::<0x44>(t5, t7);
     let s7 = _mm256_shuffle_ps::<0xEE>(t5, t7);
-    let o = [
+    [
         _mm256_permute2f128_ps::<0x20>(s0, s4),
         _mm256_permute2f128_ps::<0x20>(s1, s5),
         _mm256_permute2f128_ps::<0x20>(s2, s6),
@@ -306,41 +383,7 @@ unsafe fn transpose8(src: *const f32, rs: isize, dst: *mut f32, drs: usize) {
         _mm256_permute2f128_ps::<0x31>(s1, s5),
         _mm256_permute2f128_ps::<0x31>(s2, s6),
         _mm256_permute2f128_ps::<0x31>(s3, s7),
-    ];
-    for (i, v) in o.into_iter().enumerate() {
-        _mm256_storeu_ps(dst.add(i * drs), v);
-    }
-}
-
-/// Packs `mc × kc` of `a` into `MR`-tall panels, each `kc` columns of `MR` consecutive floats;
-/// rows past `mc` are zero.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn pack_a(mc: usize, kc: usize, a: *const f32, rs: isize, cs: isize, out: *mut f32) {
-    for ir in (0..mc).step_by(MR) {
-        let h = MR.min(mc - ir);
-        let src = a.offset(ir as isize * rs);
-        let dst = out.add(ir * kc);
-        if h == MR && cs == 1 {
-            // Row-major `a`: six contiguous row streams, interleaved.
-            let rows: [*const f32; MR] = std::array::from_fn(|i| src.offset(i as isize * rs));
-            for p in 0..kc {
-                for (i, r) in rows.iter().enumerate() {
-                    *dst.add(p * MR + i) = *r.add(p);
-                }
-            }
-        } else {
-            for p in 0..kc {
-                for i in 0..MR {
-                    *dst.add(p * MR + i) = if i < h {
-                        *src.offset(i as isize * rs + p as isize * cs)
-                    } else {
-                        0.0
-                    };
-                }
-            }
-        }
-    }
+    ]
 }
 
 /// The 6×16 microkernel: `c[6, 16] (row stride rs) = (load ? c : 0) + alpha · ap · bp`, with
