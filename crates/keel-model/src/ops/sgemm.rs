@@ -244,8 +244,8 @@ unsafe fn pack_b(kc: usize, nc: usize, b: *const f32, rs: isize, cs: isize, out:
             let d = out.add(p * NR);
             for q in 0..full {
                 let (s, d) = (s.add(q * NR), d.add(q * NR * kc));
-                _mm256_store_ps(d, _mm256_loadu_ps(s));
-                _mm256_store_ps(d.add(8), _mm256_loadu_ps(s.add(8)));
+                _mm256_store_ps(d, ld(s));
+                _mm256_store_ps(d.add(8), ld(s.add(8)));
             }
             let w = nc - full * NR;
             if w > 0 {
@@ -267,7 +267,7 @@ unsafe fn pack_b(kc: usize, nc: usize, b: *const f32, rs: isize, cs: isize, out:
             while p + 8 <= kc {
                 for half in 0..2 {
                     let s = src.offset(half * 8 * cs + p as isize);
-                    let r = std::array::from_fn(|j| _mm256_loadu_ps(s.offset(j as isize * cs)));
+                    let r = std::array::from_fn(|j| ld(s.offset(j as isize * cs)));
                     for (q, v) in transpose8(r).into_iter().enumerate() {
                         _mm256_store_ps(dst.add((p + q) * NR + half as usize * 8), v);
                     }
@@ -301,7 +301,7 @@ unsafe fn pack_a(mc: usize, kc: usize, a: *const f32, rs: isize, cs: isize, out:
             let s = a.offset(p as isize * cs);
             let d = out.add(p * MR);
             for r in 0..full {
-                std::ptr::copy_nonoverlapping(s.add(r * MR), d.add(r * MR * kc), MR);
+                *(d.add(r * MR * kc) as *mut [f32; MR]) = *(s.add(r * MR) as *const [f32; MR]);
             }
             let h = mc - full * MR;
             if h > 0 {
@@ -323,14 +323,14 @@ unsafe fn pack_a(mc: usize, kc: usize, a: *const f32, rs: isize, cs: isize, out:
             while p + 8 <= kc {
                 let r = std::array::from_fn(|i| {
                     if i < MR {
-                        _mm256_loadu_ps(src.offset(i as isize * rs).add(p))
+                        ld(src.offset(i as isize * rs).add(p))
                     } else {
                         _mm256_setzero_ps()
                     }
                 });
                 for (q, v) in transpose8(r).into_iter().enumerate() {
                     let d = dst.add((p + q) * MR);
-                    _mm_storeu_ps(d, _mm256_castps256_ps128(v));
+                    st4(d, _mm256_castps256_ps128(v));
                     // `d + 4` is 8-byte aligned: `dst` is 32-byte aligned and MR·4 = 24.
                     _mm_store_sd(
                         d.add(4) as *mut f64,
@@ -350,6 +350,35 @@ unsafe fn pack_a(mc: usize, kc: usize, a: *const f32, rs: isize, cs: isize, out:
             }
         }
     }
+}
+
+/// An unaligned 8-float vector. `_mm256_loadu_ps` and `_mm256_storeu_ps` are built on
+/// `copy_nonoverlapping`, which under debug assertions (this workspace's dev profile, where the
+/// CLI, tests and benches run) adds an overlap check and a round trip through the stack: twice
+/// the time of a memory-bound loop. A field of a packed struct is a plain unaligned access.
+#[cfg(target_arch = "x86_64")]
+#[repr(C, packed)]
+struct Unaligned<T>(T);
+
+/// Unaligned load of 8 floats from `p`.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+unsafe fn ld(p: *const f32) -> __m256 {
+    (*(p as *const Unaligned<__m256>)).0
+}
+
+/// Unaligned store of 8 floats to `p`.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+unsafe fn st(p: *mut f32, v: __m256) {
+    *(p as *mut Unaligned<__m256>) = Unaligned(v);
+}
+
+/// Unaligned store of 4 floats to `p`.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+unsafe fn st4(p: *mut f32, v: __m128) {
+    *(p as *mut Unaligned<__m128>) = Unaligned(v);
 }
 
 /// The transpose of an 8×8 block held as eight rows: out row `q` = column `q`.
@@ -421,11 +450,11 @@ unsafe fn kernel(
         let d = c.add(i * rs);
         for (h, &v) in row.iter().enumerate() {
             let out = if load {
-                _mm256_fmadd_ps(al, v, _mm256_loadu_ps(d.add(h * 8)))
+                _mm256_fmadd_ps(al, v, ld(d.add(h * 8)))
             } else {
                 _mm256_mul_ps(al, v)
             };
-            _mm256_storeu_ps(d.add(h * 8), out);
+            st(d.add(h * 8), out);
         }
     }
 }
@@ -521,21 +550,17 @@ unsafe fn dot(x: &[f32], y: &[f32]) -> f32 {
     while p + 32 <= n {
         for (q, s) in acc.iter_mut().enumerate() {
             let o = p + q * 8;
-            *s = _mm256_fmadd_ps(_mm256_loadu_ps(xp.add(o)), _mm256_loadu_ps(yp.add(o)), *s);
+            *s = _mm256_fmadd_ps(ld(xp.add(o)), ld(yp.add(o)), *s);
         }
         p += 32;
     }
     while p + 8 <= n {
-        acc[0] = _mm256_fmadd_ps(
-            _mm256_loadu_ps(xp.add(p)),
-            _mm256_loadu_ps(yp.add(p)),
-            acc[0],
-        );
+        acc[0] = _mm256_fmadd_ps(ld(xp.add(p)), ld(yp.add(p)), acc[0]);
         p += 8;
     }
     let s = _mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3]));
     let mut lanes = [0f32; 8];
-    _mm256_storeu_ps(lanes.as_mut_ptr(), s);
+    st(lanes.as_mut_ptr(), s);
     let mut total = lanes.iter().sum::<f32>();
     for q in p..n {
         total = x[q].mul_add(y[q], total);
