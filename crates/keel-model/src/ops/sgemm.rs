@@ -16,8 +16,10 @@
 //! `KC` slices in the same order, with the same instructions wherever the tile grid puts it.
 //! Threads split the output on tile boundaries of the global grid, so the result is
 //! bit-identical whatever the thread count or timing.
+//!
+//! Tests (against an f64 triple loop, for this kernel and the `gemm`-crate fallback) are in
+//! `sgemm_tests.rs`.
 
-#[cfg(target_arch = "x86_64")]
 use std::arch::x86_64::*;
 use std::cell::RefCell;
 
@@ -42,7 +44,6 @@ const SMALL_M: usize = 2;
 
 /// Whether this CPU runs the AVX2+FMA kernel.
 pub(crate) fn available() -> bool {
-    #[cfg(target_arch = "x86_64")]
     {
         std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma")
     }
@@ -86,7 +87,6 @@ impl Job {
 /// # Safety
 /// As there, and the CPU must support AVX2 and FMA ([`available`]).
 #[allow(clippy::too_many_arguments)]
-#[cfg(target_arch = "x86_64")]
 pub(crate) unsafe fn sgemm(
     m: usize,
     n: usize,
@@ -168,7 +168,6 @@ fn aligned(v: &mut Vec<f32>, len: usize) -> *mut f32 {
 }
 
 /// The whole product on this thread, packed and blocked.
-#[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 unsafe fn blocked(m: usize, n: usize, job: Job) {
     let k = job.k;
@@ -230,7 +229,6 @@ unsafe fn blocked(m: usize, n: usize, job: Job) {
 
 /// Packs `kc × nc` of `b` into `NR`-wide panels, each `kc` rows of `NR` consecutive floats;
 /// columns past `nc` are zero.
-#[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 unsafe fn pack_b(kc: usize, nc: usize, b: *const f32, rs: isize, cs: isize, out: *mut f32) {
     let full = nc / NR;
@@ -290,7 +288,6 @@ unsafe fn pack_b(kc: usize, nc: usize, b: *const f32, rs: isize, cs: isize, out:
 
 /// Packs `mc × kc` of `a` into `MR`-tall panels, each `kc` columns of `MR` consecutive floats;
 /// rows past `mc` are zero.
-#[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 unsafe fn pack_a(mc: usize, kc: usize, a: *const f32, rs: isize, cs: isize, out: *mut f32) {
     if rs == 1 {
@@ -356,33 +353,28 @@ unsafe fn pack_a(mc: usize, kc: usize, a: *const f32, rs: isize, cs: isize, out:
 /// `copy_nonoverlapping`, which under debug assertions (this workspace's dev profile, where the
 /// CLI, tests and benches run) adds an overlap check and a round trip through the stack: twice
 /// the time of a memory-bound loop. A field of a packed struct is a plain unaligned access.
-#[cfg(target_arch = "x86_64")]
 #[repr(C, packed)]
 struct Unaligned<T>(T);
 
 /// Unaligned load of 8 floats from `p`.
-#[cfg(target_arch = "x86_64")]
 #[inline(always)]
 unsafe fn ld(p: *const f32) -> __m256 {
     (*(p as *const Unaligned<__m256>)).0
 }
 
 /// Unaligned store of 8 floats to `p`.
-#[cfg(target_arch = "x86_64")]
 #[inline(always)]
 unsafe fn st(p: *mut f32, v: __m256) {
     *(p as *mut Unaligned<__m256>) = Unaligned(v);
 }
 
 /// Unaligned store of 4 floats to `p`.
-#[cfg(target_arch = "x86_64")]
 #[inline(always)]
 unsafe fn st4(p: *mut f32, v: __m128) {
     *(p as *mut Unaligned<__m128>) = Unaligned(v);
 }
 
 /// The transpose of an 8×8 block held as eight rows: out row `q` = column `q`.
-#[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 #[inline]
 fn transpose8(r: [__m256; 8]) -> [__m256; 8] {
@@ -417,7 +409,6 @@ fn transpose8(r: [__m256; 8]) -> [__m256; 8] {
 
 /// The 6×16 microkernel: `c[6, 16] (row stride rs) = (load ? c : 0) + alpha · ap · bp`, with
 /// `ap` a packed `kc × 6` panel and `bp` a packed, 32-byte aligned `kc × 16` panel.
-#[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 #[inline]
 unsafe fn kernel(
@@ -461,7 +452,6 @@ unsafe fn kernel(
 
 /// A partial `h × w` tile at the matrix edge: the full tile into scratch, then the valid part
 /// with the same arithmetic as [`kernel`]'s store (a fused `alpha · v + c`).
-#[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 #[allow(clippy::too_many_arguments)]
 unsafe fn edge(
@@ -493,7 +483,6 @@ unsafe fn edge(
 /// `m ≤ SMALL_M` rows without packing, reading `b` in place: dot products down `b`'s columns
 /// when they are contiguous (`b` = a transposed weight), else `a`-weighted sums of `b`'s
 /// contiguous rows.
-#[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 unsafe fn small_m(m: usize, n: usize, job: Job) {
     let (a, b, k) = (job.a, job.b, job.k);
@@ -540,7 +529,6 @@ unsafe fn small_m(m: usize, n: usize, job: Job) {
 }
 
 /// Dot product in four 8-lane accumulators (FMA latency), fixed summation order.
-#[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 unsafe fn dot(x: &[f32], y: &[f32]) -> f32 {
     let n = x.len().min(y.len());
@@ -566,239 +554,4 @@ unsafe fn dot(x: &[f32], y: &[f32]) -> f32 {
         total = x[q].mul_add(y[q], total);
     }
     total
-}
-
-#[cfg(test)]
-mod tests {
-    use super::super::kernel::{self, Mat};
-    use keel_core::rng::rng_for;
-    use rand::Rng;
-
-    /// Operand layouts: row-major, transposed (column-major), and a view with both strides
-    /// non-unit (every other column of a wider matrix).
-    #[derive(Clone, Copy, Debug)]
-    enum Lay {
-        Rows,
-        T,
-        Gapped,
-    }
-
-    /// A `rows × cols` matrix in layout `lay`: its backing data and view.
-    fn mat(rows: usize, cols: usize, lay: Lay, seed: u64) -> (Vec<f32>, Mat) {
-        let mut rng = rng_for(seed, "sgemm-test");
-        let len = match lay {
-            Lay::Rows | Lay::T => rows * cols,
-            Lay::Gapped => rows * cols * 2 + 1,
-        };
-        let data: Vec<f32> = (0..len.max(1))
-            .map(|_| rng.random_range(-1.0..1.0))
-            .collect();
-        let p = data.as_ptr();
-        let view = match lay {
-            Lay::Rows => Mat::rows(p, cols),
-            Lay::T => Mat::t(p, rows),
-            Lay::Gapped => Mat {
-                ptr: p,
-                rs: 2 * cols as isize,
-                cs: 2,
-            },
-        };
-        (data, view)
-    }
-
-    fn at(m: Mat, i: usize, j: usize) -> f64 {
-        // SAFETY: tests only index inside the matrices `mat` built.
-        unsafe { *m.ptr.offset(i as isize * m.rs + j as isize * m.cs) as f64 }
-    }
-
-    type Gemm = unsafe fn(usize, usize, usize, *mut f32, usize, bool, Mat, Mat, f32, bool);
-
-    /// Runs `f` on one case and checks it against an f64 triple loop, within the worst-case
-    /// f32 summation bound; returns the result for bit-comparisons.
-    #[allow(clippy::too_many_arguments)]
-    fn check(
-        f: Gemm,
-        (m, n, k): (usize, usize, usize),
-        (la, lb): (Lay, Lay),
-        pad: usize,
-        accumulate: bool,
-        alpha: f32,
-        parallel: bool,
-        seed: u64,
-    ) -> Vec<f32> {
-        let (_ad, a) = mat(m, k, la, seed);
-        let (_bd, b) = mat(k, n, lb, seed + 1);
-        let rs = n + pad;
-        let init = mat(m, rs, Lay::Rows, seed + 2).0;
-        // Without `accumulate` the old contents must not be read: NaN would leak through.
-        let mut dst: Vec<f32> = if accumulate {
-            init.clone()
-        } else {
-            vec![f32::NAN; m * rs]
-        };
-        // SAFETY: every view spans the data `mat` allocated; `dst` is m × rs.
-        unsafe {
-            f(
-                m,
-                n,
-                k,
-                dst.as_mut_ptr(),
-                rs,
-                accumulate,
-                a,
-                b,
-                alpha,
-                parallel,
-            )
-        };
-        let eps = f32::EPSILON as f64;
-        for i in 0..m {
-            for j in 0..rs {
-                let got = dst[i * rs + j];
-                if j >= n {
-                    let keep = if accumulate {
-                        init[i * rs + j]
-                    } else {
-                        f32::NAN
-                    };
-                    assert!(
-                        got.to_bits() == keep.to_bits(),
-                        "padding written at {i},{j}"
-                    );
-                    continue;
-                }
-                let (mut want, mut mag) = (0f64, 0f64);
-                for p in 0..k {
-                    want += at(a, i, p) * at(b, p, j);
-                    mag += (at(a, i, p) * at(b, p, j)).abs();
-                }
-                let c0 = if accumulate {
-                    init[i * rs + j] as f64
-                } else {
-                    0.0
-                };
-                let want = c0 + alpha as f64 * want;
-                let tol = 2.0 * (k + 2) as f64 * eps * (alpha.abs() as f64 * mag + c0.abs());
-                assert!(
-                    (got as f64 - want).abs() <= tol + 1e-30,
-                    "{m}x{n}x{k} {la:?}/{lb:?} pad {pad} acc {accumulate} alpha {alpha} \
-                     par {parallel}: [{i},{j}] {got} vs {want}"
-                );
-            }
-        }
-        dst
-    }
-
-    const LAYS: [(Lay, Lay); 5] = [
-        (Lay::Rows, Lay::Rows),
-        (Lay::Rows, Lay::T),
-        (Lay::T, Lay::Rows),
-        (Lay::T, Lay::T),
-        (Lay::Gapped, Lay::Gapped),
-    ];
-
-    /// Both kernels: the dispatching entry point (ours on AVX2+FMA machines) and the
-    /// `gemm`-crate fallback, which must keep working where it is the one that runs.
-    fn kernels() -> Vec<Gemm> {
-        vec![kernel::sgemm, kernel::sgemm_gemm_crate]
-    }
-
-    #[test]
-    fn small_and_ragged_shapes_match_naive() {
-        let dims = [1, 2, 3, 5, 6, 7, 13, 16, 17, 31];
-        let mut seed = 0;
-        for f in kernels() {
-            for &m in &dims {
-                for &n in &dims {
-                    for &k in &[1, 4, 17, 33] {
-                        for (case, &lays) in LAYS.iter().enumerate() {
-                            seed += 3;
-                            let (pad, acc) = (case % 2 * 3, case % 3 == 0);
-                            let alpha = [1.0, -0.5, 2.0][case % 3];
-                            check(f, (m, n, k), lays, pad, acc, alpha, seed % 2 == 0, seed);
-                        }
-                    }
-                }
-            }
-        }
-    }
-
-    #[test]
-    fn zero_depth_scales_or_clears() {
-        for f in kernels() {
-            for acc in [false, true] {
-                check(f, (5, 19, 0), LAYS[0], 2, acc, 1.5, true, 1);
-                check(f, (1, 7, 0), LAYS[1], 0, acc, 1.5, false, 2);
-            }
-        }
-    }
-
-    #[test]
-    fn blocked_shapes_match_naive() {
-        // Cross every blocking boundary: m > MC, n > NC, k > KC (k = 4096: sixteen slices);
-        // uneven splits across threads; tiny m (the unpacked decode path).
-        let shapes = [
-            (151, 1043, 300),
-            (97, 61, 4096),
-            (1, 1043, 300),
-            (2, 257, 129),
-            (3, 200, 4096),
-            (300, 7, 64),
-            (11, 300, 2),
-        ];
-        for (s, &shape) in shapes.iter().enumerate() {
-            for (c, &lays) in LAYS.iter().enumerate() {
-                let seed = (s * 10 + c) as u64;
-                check(
-                    kernel::sgemm,
-                    shape,
-                    lays,
-                    c % 2,
-                    c % 2 == 1,
-                    0.75,
-                    true,
-                    seed,
-                );
-                check(
-                    kernel::sgemm,
-                    shape,
-                    lays,
-                    0,
-                    c % 2 == 0,
-                    1.0,
-                    false,
-                    seed + 5,
-                );
-            }
-        }
-    }
-
-    #[test]
-    fn result_is_independent_of_threads() {
-        // Training resumes bit-identically only if the kernel is deterministic: the same bits
-        // serial, on 2 and 3 threads (uneven shares), and on every repeat.
-        for (shape, lays) in [
-            ((129, 77, 300), LAYS[0]),
-            ((40, 515, 257), LAYS[1]),
-            ((1, 1000, 64), LAYS[1]),
-            ((2, 999, 64), LAYS[2]),
-        ] {
-            let run = |threads: usize, par: bool| {
-                let pool = rayon::ThreadPoolBuilder::new()
-                    .num_threads(threads)
-                    .build()
-                    .unwrap();
-                pool.install(|| check(kernel::sgemm, shape, lays, 1, true, 0.5, par, 42))
-            };
-            let base = run(1, false);
-            for (t, par) in [(2, true), (3, true), (3, false), (2, true)] {
-                let got = run(t, par);
-                let same = base
-                    .iter()
-                    .zip(&got)
-                    .all(|(x, y)| x.to_bits() == y.to_bits());
-                assert!(same, "{shape:?}: {t} threads par {par} differs from serial");
-            }
-        }
-    }
 }
