@@ -378,6 +378,176 @@ pub fn bench_generate(spec: BenchSpec, new_tokens: usize, seed: u64) -> crate::R
     })
 }
 
+/// One GEMM shape `keel bench gemm` times: `[m, k] · [k, n]`, each operand row-major or
+/// transposed as the model's kernels pass it.
+#[derive(Debug, Clone, Copy)]
+pub struct GemmShape {
+    pub what: &'static str,
+    pub m: usize,
+    pub n: usize,
+    pub k: usize,
+    pub a_t: bool,
+    pub b_t: bool,
+}
+
+/// Config A's (and the reference comparison's) GEMMs: 2048 = batch 16 × seq 128 rows.
+pub const GEMM_SHAPES: [GemmShape; 7] = [
+    GemmShape {
+        what: "lm head  x·wᵀ",
+        m: 2048,
+        n: 4096,
+        k: 256,
+        a_t: false,
+        b_t: true,
+    },
+    GemmShape {
+        what: "proj     x·wᵀ",
+        m: 2048,
+        n: 256,
+        k: 256,
+        a_t: false,
+        b_t: true,
+    },
+    GemmShape {
+        what: "ffn up   x·w",
+        m: 2048,
+        n: 768,
+        k: 256,
+        a_t: false,
+        b_t: false,
+    },
+    GemmShape {
+        what: "ffn dn   dy·w",
+        m: 2048,
+        n: 256,
+        k: 704,
+        a_t: false,
+        b_t: false,
+    },
+    GemmShape {
+        what: "grad w   dyᵀ·x",
+        m: 256,
+        n: 704,
+        k: 2048,
+        a_t: true,
+        b_t: false,
+    },
+    GemmShape {
+        what: "attn     q·kᵀ",
+        m: 64,
+        n: 128,
+        k: 64,
+        a_t: false,
+        b_t: true,
+    },
+    GemmShape {
+        what: "decode   x·wᵀ",
+        m: 1,
+        n: 4096,
+        k: 256,
+        a_t: false,
+        b_t: true,
+    },
+];
+
+/// GFLOP/s of Keel's kernel and of the `gemm` crate on one shape, serial and on all threads.
+#[derive(Debug, Clone, Copy)]
+pub struct GemmReport {
+    pub shape: GemmShape,
+    pub keel_1t: f64,
+    pub crate_1t: f64,
+    pub keel_nt: f64,
+    pub crate_nt: f64,
+}
+
+/// Whether `keel bench gemm`'s "keel" column is Keel's AVX2+FMA kernel (else both columns
+/// are the `gemm` crate, the fallback).
+pub fn gemm_kernel_native() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        crate::ops::sgemm::available()
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+/// Seconds the calling thread has run on a CPU (Linux `schedstat`), if the OS says.
+fn thread_cpu_s() -> Option<f64> {
+    let s = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    let ns: u64 = s.split_whitespace().next()?.parse().ok()?;
+    Some(ns as f64 * 1e-9)
+}
+
+/// Times each shape with both kernels, serial and parallel: per configuration the best of
+/// five trials, each repeating the product for at least `trial_s` seconds (serial trials in
+/// this thread's CPU time where Linux reports it, parallel ones in wall time). The kernels
+/// alternate trial by trial, so load from other processes hits both alike.
+pub fn bench_gemm(shapes: &[GemmShape], trial_s: f64) -> Vec<GemmReport> {
+    use crate::ops::kernel::{sgemm, sgemm_gemm_crate, Mat};
+    type Gemm = unsafe fn(usize, usize, usize, *mut f32, usize, bool, Mat, Mat, f32, bool);
+    let mut rng = rng_for(0, "bench-gemm");
+    shapes
+        .iter()
+        .map(|&s| {
+            let mut fill = |len: usize| -> Vec<f32> {
+                (0..len).map(|_| rng.random_range(-1.0..1.0)).collect()
+            };
+            let (a, b) = (fill(s.m * s.k), fill(s.k * s.n));
+            let mut c = vec![0f32; s.m * s.n];
+            let am = if s.a_t {
+                Mat::t(a.as_ptr(), s.m)
+            } else {
+                Mat::rows(a.as_ptr(), s.k)
+            };
+            let bm = if s.b_t {
+                Mat::t(b.as_ptr(), s.k)
+            } else {
+                Mat::rows(b.as_ptr(), s.n)
+            };
+            let flops = 2.0 * (s.m * s.n * s.k) as f64;
+            let mut time = |f: Gemm, par: bool| {
+                let (t0, cpu0) = (Instant::now(), thread_cpu_s());
+                let mut reps = 0usize;
+                while reps < 3 || t0.elapsed().as_secs_f64() < trial_s {
+                    // SAFETY: a is m×k, b k×n, c m×n, laid out as the views say.
+                    unsafe { f(s.m, s.n, s.k, c.as_mut_ptr(), s.n, false, am, bm, 1.0, par) };
+                    reps += 1;
+                }
+                // Serial runs count this thread's time on a CPU, not the wall clock: on a
+                // shared machine other processes' time slices then do not count against it.
+                let secs = match (par, cpu0, thread_cpu_s()) {
+                    (false, Some(a), Some(b)) if b > a => b - a,
+                    _ => t0.elapsed().as_secs_f64(),
+                };
+                flops * reps as f64 / secs / 1e9
+            };
+            let mut best = [0f64; 4];
+            for _ in 0..5 {
+                for (i, (f, par)) in [
+                    (sgemm as Gemm, false),
+                    (sgemm_gemm_crate as Gemm, false),
+                    (sgemm as Gemm, true),
+                    (sgemm_gemm_crate as Gemm, true),
+                ]
+                .into_iter()
+                .enumerate()
+                {
+                    best[i] = best[i].max(time(f, par));
+                }
+            }
+            GemmReport {
+                shape: s,
+                keel_1t: best[0],
+                crate_1t: best[1],
+                keel_nt: best[2],
+                crate_nt: best[3],
+            }
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

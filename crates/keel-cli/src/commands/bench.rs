@@ -1,8 +1,10 @@
-//! `keel bench`: training and generation throughput on the reference configs, printed in the
+//! `keel bench`: training, generation and GEMM throughput on the reference configs, printed in the
 //! same terms as `../shared/bench/torch_reference.py` so the two can be compared directly.
 
 use anyhow::{anyhow, Context};
-use keel_model::bench::{bench_generate, bench_train, BenchSpec};
+use keel_model::bench::{
+    bench_gemm, bench_generate, bench_train, gemm_kernel_native, BenchSpec, GemmShape, GEMM_SHAPES,
+};
 
 #[derive(clap::Subcommand, Debug)]
 pub enum BenchCmd {
@@ -30,6 +32,22 @@ pub enum BenchCmd {
         tokens: usize,
         #[arg(long, default_value_t = 0)]
         seed: u64,
+    },
+    /// Matrix-multiply GFLOP/s on the model's GEMM shapes: Keel's AVX2+FMA kernel against
+    /// the `gemm` crate (candle's), serial and on all threads.
+    Gemm {
+        /// Seconds per timing trial (five trials per kernel and shape; the best is shown).
+        #[arg(long, default_value_t = 0.2)]
+        trial_s: f64,
+        /// Time this one shape, `MxNxK` (`[m, k] · [k, n]`), instead of the model's.
+        #[arg(long)]
+        shape: Option<String>,
+        /// With --shape: `a` is passed transposed (as a weight gradient's `dyᵀ`).
+        #[arg(long)]
+        a_t: bool,
+        /// With --shape: `b` is passed transposed (as a weight `wᵀ`).
+        #[arg(long)]
+        b_t: bool,
     },
 }
 
@@ -80,6 +98,69 @@ pub fn run(cmd: BenchCmd) -> anyhow::Result<()> {
                 "RESULT keel gen kv_cache=true config {} prompt {} new {} median_s {:.4} tokens_per_s {:.1} peak_rss {} tail {:?}",
                 spec.name, r.prompt, r.new_tokens, r.median_s, r.tokens_per_s, mib(r.peak_rss_bytes), r.tail
             );
+        }
+        BenchCmd::Gemm {
+            trial_s,
+            shape,
+            a_t,
+            b_t,
+        } => {
+            let shapes = match shape {
+                None => GEMM_SHAPES.to_vec(),
+                Some(s) => {
+                    let d: Vec<usize> = s
+                        .split('x')
+                        .map(|v| v.trim().parse())
+                        .collect::<Result<_, _>>()
+                        .ok()
+                        .filter(|d: &Vec<usize>| d.len() == 3)
+                        .ok_or_else(|| anyhow!("--shape {s:?}: expected MxNxK"))?;
+                    vec![GemmShape {
+                        what: "custom",
+                        m: d[0],
+                        n: d[1],
+                        k: d[2],
+                        a_t,
+                        b_t,
+                    }]
+                }
+            };
+            if !gemm_kernel_native() {
+                println!("note: no AVX2+FMA on this CPU: the keel column is the gemm crate too");
+            }
+            println!(
+                "{:<16} {:>16} {:>5} {:>5} | {:>8} {:>8} {:>6} | {:>8} {:>8} {:>6}",
+                "GFLOP/s",
+                "m x n x k",
+                "a",
+                "b",
+                "keel 1t",
+                "gemm 1t",
+                "ratio",
+                format!("keel {threads}t"),
+                format!("gemm {threads}t"),
+                "ratio"
+            );
+            println!(
+                "(1t: per second of this thread's CPU time; {threads}t: per wall-clock second)"
+            );
+            for r in bench_gemm(&shapes, trial_s) {
+                let s = r.shape;
+                let lay = |t: bool| if t { "T" } else { "rows" };
+                println!(
+                    "{:<16} {:>16} {:>5} {:>5} | {:>8.1} {:>8.1} {:>5.2}x | {:>8.1} {:>8.1} {:>5.2}x",
+                    s.what,
+                    format!("{}x{}x{}", s.m, s.n, s.k),
+                    lay(s.a_t),
+                    lay(s.b_t),
+                    r.keel_1t,
+                    r.crate_1t,
+                    r.keel_1t / r.crate_1t,
+                    r.keel_nt,
+                    r.crate_nt,
+                    r.keel_nt / r.crate_nt
+                );
+            }
         }
     }
     Ok(())

@@ -1,6 +1,7 @@
 //! Shared plumbing for the fused CPU kernels: borrowing a tensor's f32 data without copying,
-//! a strided GEMM wrapper over the `gemm` crate (the same one candle uses), and the rule for
-//! when a kernel parallelises.
+//! the strided GEMM every kernel calls (Keel's own AVX2+FMA kernel in [`super::sgemm`], or the
+//! `gemm` crate candle uses where the CPU lacks those features), and the rule for when a kernel
+//! parallelises.
 
 use candle_core::{bail, CpuStorage, Layout, Result, Storage, Tensor};
 
@@ -67,6 +68,32 @@ impl Mat {
 /// must not alias `a` or `b` or be written concurrently.
 #[allow(clippy::too_many_arguments)]
 pub(crate) unsafe fn sgemm(
+    m: usize,
+    n: usize,
+    k: usize,
+    dst: *mut f32,
+    dst_rs: usize,
+    accumulate: bool,
+    a: Mat,
+    b: Mat,
+    alpha: f32,
+    parallel: bool,
+) {
+    #[cfg(target_arch = "x86_64")]
+    if super::sgemm::available() {
+        // SAFETY: the CPU has AVX2 and FMA; the rest is our caller's contract.
+        return super::sgemm::sgemm(m, n, k, dst, dst_rs, accumulate, a, b, alpha, parallel);
+    }
+    sgemm_gemm_crate(m, n, k, dst, dst_rs, accumulate, a, b, alpha, parallel)
+}
+
+/// [`sgemm`] through the `gemm` crate: the fallback off x86-64 or without AVX2+FMA, and the
+/// baseline `keel bench gemm` compares against.
+///
+/// # Safety
+/// As [`sgemm`].
+#[allow(clippy::too_many_arguments)]
+pub(crate) unsafe fn sgemm_gemm_crate(
     m: usize,
     n: usize,
     k: usize,

@@ -19,11 +19,15 @@ pub mod reference;
 pub mod rms_norm;
 pub mod rope;
 pub mod segments;
+#[cfg(target_arch = "x86_64")]
+pub(crate) mod sgemm;
 pub mod swiglu;
 pub mod token_logprobs;
 
 #[cfg(test)]
 mod gradcheck;
+#[cfg(test)]
+mod sgemm_tests;
 
 pub use attention::{causal_attention, segment_attention};
 pub use cross_entropy::{cross_entropy, linear_cross_entropy};
