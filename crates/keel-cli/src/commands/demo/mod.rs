@@ -127,7 +127,6 @@ fn demo_world() -> WorldConfig {
         harmful_per_hazard: 16,
         benign_questions: 200,
         preferences_per_defect: 120,
-        ..WorldConfig::default()
     }
 }
 
