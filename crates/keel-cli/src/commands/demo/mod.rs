@@ -100,11 +100,12 @@ where
 ///
 /// Why: a 1M-parameter model pretrained for minutes must store every entity's facts before
 /// SFT can teach it to answer about held-out entities. Measured on this world (800 steps of
-/// 8×128 tokens): with 6 articles the corpus repeats 11 times, the model memorises the
-/// documents' wording (train loss 0.5, validation 0.99) rather than the facts, and SFT answers
-/// 13% of validation-split fact questions; with 36 freshly drawn articles per entity (same
-/// facts, new template draws and sentence orders: knowledge augmentation) it sees the corpus
-/// about twice, validation loss falls to 0.87 and SFT answers 42%.
+/// 8×128 tokens): with 6 articles the corpus repeats 11 times and the model memorises the
+/// documents' wording (train loss 0.5, validation 0.99) rather than the facts; with 36 freshly
+/// drawn articles per entity (same facts, new template draws and sentence orders: knowledge
+/// augmentation) it sees the corpus about twice and validation loss falls to 0.87. SFT then
+/// answered 42% of validation-split fact questions (the earlier 6-article, 400×16-token
+/// pretraining: 13%).
 fn demo_world() -> WorldConfig {
     WorldConfig {
         regions: 4,
@@ -215,9 +216,9 @@ fn plan(args: &DemoArgs) -> Result<Plan> {
             batch_size: 8,
             max_steps: if tiny { 10 } else { 40 },
             lr: 2e-4,
-            // DPO + NLL on the chosen answers (RPO): without it the margin widened by pushing
-            // refusals down with the compliant answers, and harmful-refusal fell 95% → 18%;
-            // with it 86% → 73% while over-refusal fell 44% → 33%.
+            // DPO + NLL on the chosen answers (RPO), meant to keep refusals likely while the
+            // margin widens. Without it harmful-refusal fell 95% → 18% in one run; with it
+            // 86% → 73% in another, but 73% → 21% in a third: not yet a fix.
             rpo_alpha: 0.5,
             warmup_steps: 4,
             eval_every: 0,
