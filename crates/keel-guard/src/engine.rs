@@ -8,8 +8,8 @@
 use crate::audit::AuditLog;
 use crate::classify::TextClassifier;
 use crate::decode::{find_payloads, Payload, PayloadKind};
-use crate::detect::pii::{PiiDetector, PiiKind};
-use crate::detect::rules::{RuleMatch, RuleMatcher};
+use crate::detect::pii::{PiiDetector, PiiKind, TextFacts};
+use crate::detect::rules::{RuleMatch, RuleMatcher, RuleScratch};
 use crate::detect::Hit;
 use crate::error::{GuardError, Result};
 use crate::normalize::NormText;
@@ -55,7 +55,7 @@ struct Scratch {
     norm: NormText,
     payloads: Vec<Payload>,
     matches: Vec<RuleMatch>,
-    rot: String,
+    rules: RuleScratch,
     spans: Vec<(usize, usize)>,
 }
 
@@ -181,7 +181,7 @@ impl Guard {
                 s.norm.push_segment(&p.text, Some((p.start, p.end)));
             }
             s.matches.clear();
-            self.matcher.scan(&s.norm, &mut s.rot, &mut s.matches);
+            self.matcher.scan(&s.norm, &mut s.rules, &mut s.matches);
             for m in &s.matches {
                 let cat = self.rule_cat[m.rule];
                 let cp = &self.policy.categories[cat];
@@ -211,13 +211,14 @@ impl Guard {
                 };
                 self.add(acc, cat, hit);
             }
+            let facts = TextFacts::of(text);
             for (kind, users) in PiiKind::ALL.iter().zip(&self.pii_users[scope_index(scope)]) {
                 let (kind, det) = (*kind, kind.detector());
                 if users.is_empty() {
                     continue;
                 }
                 s.spans.clear();
-                self.pii.find(kind, text, &mut s.spans);
+                self.pii.find_with(kind, text, &facts, &mut s.spans);
                 for &(a, b) in &s.spans {
                     for &cat in users {
                         let hit = Hit {

@@ -26,6 +26,7 @@ pub mod detect;
 pub mod engine;
 pub mod error;
 pub mod normalize;
+pub mod offset_map;
 pub mod policy;
 pub mod stream;
 pub mod taxonomy;

@@ -1,6 +1,7 @@
 //! Detectors: rules (regex + lexicons over the normalised view) and PII (over the original).
 
 pub mod gate;
+pub mod grams;
 pub mod pii;
 pub mod rules;
 

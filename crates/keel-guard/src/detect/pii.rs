@@ -76,7 +76,20 @@ impl PiiDetector {
 
     /// Find spans of `kind` in `text`, appending `(start, end)` to `out`.
     pub fn find(&self, kind: PiiKind, text: &str, out: &mut Vec<(usize, usize)>) {
+        self.find_with(kind, text, &TextFacts::of(text), out);
+    }
+
+    /// [`PiiDetector::find`] with the text's [`TextFacts`] already counted, for a caller
+    /// that looks for several kinds in the same text.
+    pub fn find_with(
+        &self,
+        kind: PiiKind,
+        text: &str,
+        facts: &TextFacts,
+        out: &mut Vec<(usize, usize)>,
+    ) {
         let b = text.as_bytes();
+        let digits = facts.digits;
         match kind {
             PiiKind::Email => {
                 if memchr(b'@', b) {
@@ -84,7 +97,7 @@ impl PiiDetector {
                 }
             }
             PiiKind::Phone => {
-                if digit_count(b) < 7 {
+                if digits < 7 {
                     return;
                 }
                 for m in self.phone.find_iter(text) {
@@ -98,7 +111,7 @@ impl PiiDetector {
                 }
             }
             PiiKind::CreditCard => {
-                if digit_count(b) < 13 {
+                if digits < 13 {
                     return;
                 }
                 out.extend(
@@ -142,7 +155,7 @@ impl PiiDetector {
                 }
             }
             PiiKind::NationalId => {
-                if digit_count(b) < 6 {
+                if digits < 6 {
                     return;
                 }
                 out.extend(
@@ -167,8 +180,20 @@ fn memchr(c: u8, b: &[u8]) -> bool {
     b.contains(&c)
 }
 
-fn digit_count(b: &[u8]) -> usize {
-    b.iter().filter(|c| c.is_ascii_digit()).count()
+/// What the detectors' cheap pre-checks need to know about a text, counted once per text
+/// rather than once per detector.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TextFacts {
+    /// ASCII digits: phone, card and ID numbers need several.
+    pub digits: usize,
+}
+
+impl TextFacts {
+    pub fn of(text: &str) -> TextFacts {
+        TextFacts {
+            digits: text.bytes().filter(u8::is_ascii_digit).count(),
+        }
+    }
 }
 
 /// Luhn checksum over the digits of `s`, for 13–19 digit numbers.
