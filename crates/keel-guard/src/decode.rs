@@ -27,6 +27,10 @@ const MIN_HEX: usize = 12;
 pub fn find_payloads(text: &str, out: &mut Vec<Payload>) {
     out.clear();
     let b = text.as_bytes();
+    // `\x41` escapes are rare: without a backslash, runs are base64 characters only.
+    let escapes = b.contains(&b'\\');
+    // `|`, not `||`: no branch on the character class.
+    let in_run = |i: usize| is_b64(b[i]) | (escapes && is_hex_sep(b, i));
     // Most of a text is short words: count the length of the current run without branching
     // on every byte (a branch at every word boundary mispredicts), and look at a run only once
     // it could be long enough to be a payload (with up to two `=` of padding).
@@ -34,15 +38,13 @@ pub fn find_payloads(text: &str, out: &mut Vec<Payload>) {
     let mut len = 0usize;
     let mut i = 0;
     while i < b.len() {
-        let in_run = is_b64(b[i]) | is_hex_sep(b, i);
-        len = (len + 1) * in_run as usize;
+        len = (len + 1) * in_run(i) as usize;
         i += 1;
-        let next_is_pad = b.get(i) == Some(&b'=');
-        if len + 2 * (next_is_pad as usize) < min_len {
+        if len + 2 < min_len {
             continue;
         }
         let s = i - len;
-        while i < b.len() && (is_b64(b[i]) || is_hex_sep(b, i)) {
+        while i < b.len() && in_run(i) {
             i += 1;
         }
         let mut e = i;
@@ -87,17 +89,26 @@ fn is_hex_sep(b: &[u8], i: usize) -> bool {
     b[i] == b'\\' && b.get(i + 1) == Some(&b'x')
 }
 
+/// Decoded payloads of up to this many bytes are decoded on the stack: most runs tried are
+/// ordinary long words that decode to noise, and allocating for each was most of the cost.
+const STACK_DECODE: usize = 256;
+
 fn decode_run(run: &str) -> Option<(PayloadKind, String)> {
+    let mut buf = [0u8; STACK_DECODE];
     let hex: std::borrow::Cow<str> = if run.contains('\\') {
         run.replace("\\x", "").into()
     } else {
         run.into()
     };
     if hex.len() >= MIN_HEX && hex.len() & 1 == 0 && hex.bytes().all(|c| c.is_ascii_hexdigit()) {
-        if let Ok(bytes) = hex::decode(hex.as_bytes()) {
-            if let Some(t) = plausible_text(bytes) {
-                return Some((PayloadKind::Hex, t));
-            }
+        let decoded = match buf.get_mut(..hex.len() / 2) {
+            Some(out) => hex::decode_to_slice(hex.as_bytes(), out)
+                .ok()
+                .map(|()| std::borrow::Cow::Borrowed(&*out)),
+            None => hex::decode(hex.as_bytes()).ok().map(Into::into),
+        };
+        if let Some(t) = decoded.and_then(|d| plausible_text(&d)) {
+            return Some((PayloadKind::Hex, t));
         }
     }
     if run.len() < MIN_B64 || run.contains('\\') {
@@ -109,10 +120,15 @@ fn decode_run(run: &str) -> Option<(PayloadKind, String)> {
         &base64::engine::general_purpose::URL_SAFE_NO_PAD,
     ];
     for eng in engines {
-        if let Ok(bytes) = eng.decode(trimmed) {
-            if let Some(t) = plausible_text(bytes) {
-                return Some((PayloadKind::Base64, t));
-            }
+        let decoded = if base64::decoded_len_estimate(trimmed.len()) <= STACK_DECODE {
+            eng.decode_slice(trimmed, &mut buf)
+                .ok()
+                .map(|n| std::borrow::Cow::Borrowed(&buf[..n]))
+        } else {
+            eng.decode(trimmed).ok().map(Into::into)
+        };
+        if let Some(t) = decoded.and_then(|d| plausible_text(&d)) {
+            return Some((PayloadKind::Base64, t));
         }
     }
     None
@@ -120,8 +136,8 @@ fn decode_run(run: &str) -> Option<(PayloadKind, String)> {
 
 /// Decoded bytes count as a payload only if they read as text: valid UTF-8, almost all
 /// printable, with letters. Ordinary long words decode to binary noise and are rejected.
-fn plausible_text(bytes: Vec<u8>) -> Option<String> {
-    let s = String::from_utf8(bytes).ok()?;
+fn plausible_text(bytes: &[u8]) -> Option<String> {
+    let s = std::str::from_utf8(bytes).ok()?;
     let n = s.chars().count();
     if n < 4 {
         return None;
@@ -131,7 +147,7 @@ fn plausible_text(bytes: Vec<u8>) -> Option<String> {
         .filter(|c| !c.is_control() || *c == '\n' || *c == '\t')
         .count();
     let letters = s.chars().filter(|c| c.is_alphabetic()).count();
-    (printable * 100 >= n * 97 && letters * 2 >= n).then_some(s)
+    (printable * 100 >= n * 97 && letters * 2 >= n).then(|| s.to_string())
 }
 
 /// The longest very common word [`is_common`] knows; longer words cannot count either way.
@@ -154,40 +170,52 @@ const COMMON: [&[u8]; 24] = [
     b"can", b"me", b"my", b"make", b"do", b"it", b"that", b"with", b"this", b"are", b"on", b"give",
 ];
 
-/// [`COMMON`] packed into an open-addressing hash table (0 = empty), built at compile time:
-/// one multiply and usually one compare per word, where a `match` on 24 constants compiled to
-/// a chain of compares and was most of the cost of [`looks_rot13`].
-const COMMON_SLOTS: usize = 128;
-static COMMON_TABLE: [u32; COMMON_SLOTS] = {
-    let mut t = [0u32; COMMON_SLOTS];
+/// [`COMMON`] packed into a perfect hash table (0 = empty): one multiply and one compare per
+/// word, no loop and no data-dependent branch (a `match` on 24 constants, or a probing loop,
+/// mispredicted often enough to dominate [`looks_rot13`]). The multiplier is searched for at
+/// compile time.
+const COMMON_SLOTS_LOG2: u32 = 7;
+const COMMON_MULTIPLIER: u32 = {
+    let mut m: u32 = 0x9E37_79B1;
+    while !collision_free(m) {
+        m = m.wrapping_add(2);
+    }
+    m
+};
+static COMMON_TABLE: [u32; 1 << COMMON_SLOTS_LOG2] = {
+    let mut t = [0u32; 1 << COMMON_SLOTS_LOG2];
     let mut i = 0;
     while i < COMMON.len() {
         let k = pack(COMMON[i]);
-        let mut s = common_slot(k);
-        while t[s] != 0 {
-            s = (s + 1) % COMMON_SLOTS;
-        }
-        t[s] = k;
+        t[common_slot(k, COMMON_MULTIPLIER)] = k;
         i += 1;
     }
     t
 };
 
-const fn common_slot(k: u32) -> usize {
-    (k.wrapping_mul(0x9E37_79B1) >> 25) as usize
+const fn common_slot(k: u32, m: u32) -> usize {
+    (k.wrapping_mul(m) >> (32 - COMMON_SLOTS_LOG2)) as usize
+}
+
+const fn collision_free(m: u32) -> bool {
+    let mut i = 0;
+    while i < COMMON.len() {
+        let mut j = i + 1;
+        while j < COMMON.len() {
+            if common_slot(pack(COMMON[i]), m) == common_slot(pack(COMMON[j]), m) {
+                return false;
+            }
+            j += 1;
+        }
+        i += 1;
+    }
+    true
 }
 
 /// Whether packed word `k` is one of [`COMMON`].
 #[inline]
 fn is_common_packed(k: u32) -> bool {
-    let mut s = common_slot(k);
-    loop {
-        match COMMON_TABLE[s] {
-            0 => return false,
-            x if x == k => return true,
-            _ => s = (s + 1) % COMMON_SLOTS,
-        }
-    }
+    COMMON_TABLE[common_slot(k, COMMON_MULTIPLIER)] == k
 }
 
 #[cfg(test)]
@@ -220,15 +248,32 @@ impl Rot13Evidence {
     /// Count one word of a normalised view (no spaces in it).
     #[inline]
     pub fn add_word(&mut self, w: &[u8]) {
-        if w.is_empty() || w.len() > COMMON_MAX {
-            return;
+        if !w.is_empty() && w.len() <= COMMON_MAX {
+            self.add_packed(pack(w), true);
         }
-        let k = pack(w);
-        self.plain += is_common_packed(k) as u32;
+    }
+
+    /// Count the word that is the last `len` bytes of `buf`. Without a branch on the word's
+    /// length (short and long words alternate unpredictably): the last four bytes are read
+    /// whatever the length, and the count discarded when the word is empty or too long.
+    #[inline]
+    pub fn add_word_at_end(&mut self, buf: &[u8], len: usize) {
+        let Some(tail) = buf.last_chunk::<4>() else {
+            return self.add_word(&buf[buf.len() - len..]);
+        };
+        let mask = ((1u64 << (8 * len.min(COMMON_MAX))) - 1) as u32;
+        let counts = len.wrapping_sub(1) < COMMON_MAX;
+        self.add_packed(u32::from_be_bytes(*tail) & mask, counts);
+    }
+
+    #[inline]
+    fn add_packed(&mut self, k: u32, counts: bool) {
+        let counts = counts as u32;
+        self.plain += counts & is_common_packed(k) as u32;
         // rot13 through a table: letters a-m and n-z alternate unpredictably, and a branch
         // per letter mispredicted often enough to dominate this check.
         let r = u32::from_be_bytes(k.to_be_bytes().map(|c| ROT13[c as usize]));
-        self.rot += is_common_packed(r) as u32;
+        self.rot += counts & is_common_packed(r) as u32;
     }
 
     pub fn looks_rot13(&self) -> bool {

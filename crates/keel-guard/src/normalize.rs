@@ -113,7 +113,7 @@ impl NormText {
                     self.push_ascii_map(origin, c, 1);
                     p = c + 1;
                 }
-                self.rot13.add_word(&out[word_start..]);
+                self.rot13.add_word_at_end(out, out.len() - word_start);
                 k = end;
                 continue;
             }
@@ -133,7 +133,7 @@ impl NormText {
                     }
                 }
             }
-            self.rot13.add_word(&out[word_start..]);
+            self.rot13.add_word_at_end(out, out.len() - word_start);
             k = we;
         }
     }
@@ -451,7 +451,7 @@ fn ascii_word_char(b: &[u8], k: usize) -> bool {
 
 /// The next word at or after byte `k`: a maximal run of [`ascii_word_char`]s, found with a
 /// tight loop over the alphanumeric bytes that make up most of it.
-#[inline]
+#[inline(always)]
 fn next_ascii_word(b: &[u8], mut k: usize) -> Option<(usize, usize)> {
     let n = b.len();
     while k < n && !ascii_word_char(b, k) {

@@ -20,6 +20,7 @@ struct Run {
 }
 
 impl Run {
+    #[inline]
     fn last_end(&self) -> u32 {
         self.end + (self.len - 1) * self.step
     }
@@ -47,6 +48,7 @@ impl OffsetMap {
     }
 
     /// The last run, when nothing has been mapped after it (so it can grow).
+    #[inline]
     fn open_run(&mut self) -> Option<&mut Run> {
         let len = self.len;
         self.runs.last_mut().filter(|r| r.at + r.len == len)
@@ -54,6 +56,7 @@ impl OffsetMap {
 
     /// Append `n` bytes that all came from `start..end` (one multi-byte character, a decoded
     /// payload, a separator).
+    #[inline]
     pub fn push_fixed(&mut self, n: usize, start: u32, end: u32) {
         if n == 0 {
             return;
@@ -72,6 +75,7 @@ impl OffsetMap {
     }
 
     /// Append `n` bytes copied one for one from original bytes `start..start + n`.
+    #[inline]
     pub fn push_stepped(&mut self, n: usize, start: u32) {
         if n == 0 {
             return;
@@ -91,6 +95,7 @@ impl OffsetMap {
     }
 
     /// Append a one-byte separator that maps to the empty span at `at`.
+    #[inline]
     pub fn push_gap(&mut self, at: u32) {
         if self.last_end() == Some(at) {
             self.len += 1; // the empty span where the last run ended: implicit
@@ -99,6 +104,7 @@ impl OffsetMap {
         }
     }
 
+    #[inline]
     fn new_run(&mut self, n: usize, start: u32, end: u32, step: u32) {
         self.runs.push(Run {
             at: self.len,
@@ -122,6 +128,7 @@ impl OffsetMap {
     }
 
     /// The end of the last byte's original span.
+    #[inline]
     pub fn last_end(&self) -> Option<u32> {
         self.runs.last().map(Run::last_end)
     }
