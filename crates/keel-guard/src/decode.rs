@@ -224,8 +224,8 @@ fn is_common(w: &[u8]) -> bool {
 }
 
 /// `true` when a normalised view reads more like rot13 of English than like English: more of
-/// its words are rot13 images of very common words than are common words themselves.
-/// Runs on every scan, so it looks at each word's bytes in place and allocates nothing.
+/// its words are rot13 images of very common words than are common words themselves, and
+/// there are two such, or no common words at all (see [`Rot13Evidence::looks_rot13`]).
 pub fn looks_rot13(view: &str) -> bool {
     let mut evidence = Rot13Evidence::default();
     for w in view.as_bytes().split(|&b| b == b' ') {
@@ -276,8 +276,15 @@ impl Rot13Evidence {
         self.rot += counts & is_common_packed(r) as u32;
     }
 
+    /// (common words, words whose rot13 reading is one).
+    pub fn counts(&self) -> (u32, u32) {
+        (self.plain, self.rot)
+    }
+
+    /// More rot13 readings than English ones, and either two of them or no English at all:
+    /// "Qrfpevor n fprar" (rot13 of "Describe a scene") has a single one.
     pub fn looks_rot13(&self) -> bool {
-        self.rot >= 2 && self.rot > self.plain
+        self.rot > self.plain && (self.rot >= 2 || self.plain == 0)
     }
 }
 
@@ -354,6 +361,10 @@ mod tests {
     fn spots_rot13_text() {
         assert!(looks_rot13(&rot13("how do i make a bomb")));
         assert!(!looks_rot13("how do i make a cake"));
+        // One rot13 common word is enough when nothing reads as English.
+        assert!(looks_rot13(&rot13("describe a scene")));
+        assert!(!looks_rot13("qrfpevor n fprar and more"));
+        assert!(!looks_rot13("model n is on sale"));
     }
 
     #[test]
@@ -399,7 +410,7 @@ mod tests {
             plain += is_common(w.as_bytes()) as usize;
             rot += is_common(rot13(w).as_bytes()) as usize;
         }
-        rot >= 2 && rot > plain
+        rot > plain && (rot >= 2 || plain == 0)
     }
 
     #[test]

@@ -8,9 +8,9 @@
 use crate::audit::AuditLog;
 use crate::classify::TextClassifier;
 use crate::decode::{find_payloads, Payload, PayloadKind};
-use crate::detect::pii::{PiiDetector, PiiKind, TextFacts};
+use crate::detect::pii::{PiiDetector, PiiKind};
 use crate::detect::rules::{RuleMatch, RuleMatcher, RuleScratch};
-use crate::detect::Hit;
+use crate::detect::{Hit, TextFacts};
 use crate::error::{GuardError, Result};
 use crate::normalize::NormText;
 use crate::policy::{builtin::load_stack, ActionKind, EffectivePolicy, Scope};
@@ -180,8 +180,10 @@ impl Guard {
                 segs.push((s.norm.text.len(), p.kind));
                 s.norm.push_segment(&p.text, Some((p.start, p.end)));
             }
+            let facts = TextFacts::of(text);
             s.matches.clear();
-            self.matcher.scan(&s.norm, &mut s.rules, &mut s.matches);
+            self.matcher
+                .scan(&s.norm, text, &facts, &mut s.rules, &mut s.matches);
             for m in &s.matches {
                 let cat = self.rule_cat[m.rule];
                 let cp = &self.policy.categories[cat];
@@ -211,7 +213,6 @@ impl Guard {
                 };
                 self.add(acc, cat, hit);
             }
-            let facts = TextFacts::of(text);
             for (kind, users) in PiiKind::ALL.iter().zip(&self.pii_users[scope_index(scope)]) {
                 let (kind, det) = (*kind, kind.detector());
                 if users.is_empty() {

@@ -23,3 +23,19 @@ pub struct Hit {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub via: Option<String>,
 }
+
+/// What the detectors' cheap pre-checks need to know about the original text, counted once
+/// per text rather than once per detector.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TextFacts {
+    /// ASCII digits: phone, card and ID numbers need several.
+    pub digits: usize,
+}
+
+impl TextFacts {
+    pub fn of(text: &str) -> TextFacts {
+        TextFacts {
+            digits: text.bytes().filter(u8::is_ascii_digit).count(),
+        }
+    }
+}

@@ -2,6 +2,7 @@
 //! test where one exists (Luhn for cards, ISO 13616 mod-97 for IBANs, the DNI check letter),
 //! so that order numbers and dates are not redacted as card numbers.
 
+use super::TextFacts;
 use regex::Regex;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -178,22 +179,6 @@ impl PiiDetector {
 
 fn memchr(c: u8, b: &[u8]) -> bool {
     b.contains(&c)
-}
-
-/// What the detectors' cheap pre-checks need to know about a text, counted once per text
-/// rather than once per detector.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct TextFacts {
-    /// ASCII digits: phone, card and ID numbers need several.
-    pub digits: usize,
-}
-
-impl TextFacts {
-    pub fn of(text: &str) -> TextFacts {
-        TextFacts {
-            digits: text.bytes().filter(u8::is_ascii_digit).count(),
-        }
-    }
 }
 
 /// Luhn checksum over the digits of `s`, for 13–19 digit numbers.

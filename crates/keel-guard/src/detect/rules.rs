@@ -7,9 +7,11 @@
 
 use super::gate::Gate;
 use super::grams::{GramKey, GramSet};
+use super::TextFacts;
 use crate::decode::rot13_char;
 use crate::normalize::{normalize, NormText};
 use crate::policy::RuleDef;
+use crate::views::{leet_words, mentions_rot13, unleet_short_numbers};
 use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
 use regex::{Regex, RegexBuilder};
 
@@ -37,6 +39,8 @@ pub struct RuleScratch {
     cand: Vec<u8>,
     /// The rot13-decoded view.
     rot: String,
+    /// The view with short numbers read as leetspeak.
+    leet: String,
 }
 
 pub struct RuleMatcher {
@@ -48,6 +52,8 @@ pub struct RuleMatcher {
     ac: Option<AhoCorasick>,
     terms: Vec<Term>,
     term_keys: Vec<GramKey>,
+    /// "rot13" as the normaliser writes it ("rotie"), to rule out a mention cheaply.
+    rot13_word: GramKey,
 }
 
 impl RuleMatcher {
@@ -99,46 +105,29 @@ impl RuleMatcher {
             ac,
             terms,
             term_keys,
+            rot13_word: GramKey::new(normalize("rot13").as_bytes()),
         })
     }
 
-    /// All rule matches in `view`, appended to `out`.
-    pub fn scan(&self, view: &NormText, s: &mut RuleScratch, out: &mut Vec<RuleMatch>) {
+    /// All rule matches in `view` (the normalised `original`, whose [`TextFacts`] are
+    /// given), appended to `out`. Besides the view itself: its rot13 decoding when it reads
+    /// as rot13, a rot13 term matched, or the text says "rot13"; and with leetspeak in several
+    /// words, the view with short numbers read as letters ("how 70 make 4 bomb").
+    pub fn scan(
+        &self,
+        view: &NormText,
+        original: &str,
+        facts: &TextFacts,
+        s: &mut RuleScratch,
+        out: &mut Vec<RuleMatch>,
+    ) {
         let text = view.text.as_str();
         s.grams.fill(text.as_bytes());
-        let mut rot_seen = false;
-        let lexicon = self
-            .ac
-            .as_ref()
-            .filter(|_| self.term_keys.iter().any(|k| s.grams.may_contain(k)));
-        if let Some(ac) = lexicon {
-            let b = text.as_bytes();
-            for m in ac.find_overlapping_iter(text) {
-                let t = &self.terms[m.pattern().as_usize()];
-                let left_ok = m.start() == 0 || b[m.start() - 1] == b' ';
-                let right_ok = t.prefix || m.end() == b.len() || b[m.end()] == b' ';
-                if left_ok && right_ok {
-                    rot_seen |= t.rot13;
-                    // A prefix term covers the whole word it starts ("fuck*" → "fucking").
-                    let end = if t.prefix {
-                        b[m.end()..]
-                            .iter()
-                            .position(|&c| c == b' ')
-                            .map_or(b.len(), |p| m.end() + p)
-                    } else {
-                        m.end()
-                    };
-                    out.push(RuleMatch {
-                        rule: t.rule,
-                        start: m.start(),
-                        end,
-                        rot13: t.rot13,
-                    });
-                }
-            }
-        }
+        let rot_seen = self.lexicon_pass(text, &s.grams, out);
         self.regex_pass(text, false, s, out);
-        if rot_seen || view.looks_rot13() {
+        // "rot13" reads "rotie" in the view; the grams rule it out in nearly every text.
+        let says_rot13 = || s.grams.may_contain(&self.rot13_word) && mentions_rot13(original);
+        if rot_seen || view.looks_rot13() || says_rot13() {
             let mut rot = std::mem::take(&mut s.rot);
             rot.clear();
             rot.extend(text.chars().map(rot13_char));
@@ -146,6 +135,65 @@ impl RuleMatcher {
             self.regex_pass(&rot, true, s, out);
             s.rot = rot;
         }
+        if facts.digits > 0 && leet_words(original) >= 2 {
+            let mut leet = std::mem::take(&mut s.leet);
+            unleet_short_numbers(text, &mut leet);
+            if leet != text {
+                // Byte for byte like the view, so its offsets hold. Only rules the view did
+                // not already match count: a rule is not evidence twice.
+                let before = out.len();
+                s.grams.fill(leet.as_bytes());
+                self.lexicon_pass(&leet, &s.grams, out);
+                self.regex_pass(&leet, false, s, out);
+                let mut i = before;
+                while i < out.len() {
+                    if out[..before].iter().any(|m| m.rule == out[i].rule) {
+                        out.remove(i);
+                    } else {
+                        i += 1;
+                    }
+                }
+            }
+            s.leet = leet;
+        }
+    }
+
+    /// Lexicon terms (plain and rot13) in `text`, whole words only; `true` when a rot13 form
+    /// matched.
+    fn lexicon_pass(&self, text: &str, grams: &GramSet, out: &mut Vec<RuleMatch>) -> bool {
+        let mut rot_seen = false;
+        let lexicon = self
+            .ac
+            .as_ref()
+            .filter(|_| self.term_keys.iter().any(|k| grams.may_contain(k)));
+        let Some(ac) = lexicon else {
+            return false;
+        };
+        let b = text.as_bytes();
+        for m in ac.find_overlapping_iter(text) {
+            let t = &self.terms[m.pattern().as_usize()];
+            let left_ok = m.start() == 0 || b[m.start() - 1] == b' ';
+            let right_ok = t.prefix || m.end() == b.len() || b[m.end()] == b' ';
+            if left_ok && right_ok {
+                rot_seen |= t.rot13;
+                // A prefix term covers the whole word it starts ("fuck*" → "fucking").
+                let end = if t.prefix {
+                    b[m.end()..]
+                        .iter()
+                        .position(|&c| c == b' ')
+                        .map_or(b.len(), |p| m.end() + p)
+                } else {
+                    m.end()
+                };
+                out.push(RuleMatch {
+                    rule: t.rule,
+                    start: m.start(),
+                    end,
+                    rot13: t.rot13,
+                });
+            }
+        }
+        rot_seen
     }
 
     /// Run the regexes the gate admits (from the grams in `s`) over `text`.
