@@ -544,6 +544,58 @@ mod tests {
         }
     }
 
+    /// The ASCII fast path, forced off: `input` appended the way `push_segment` appends
+    /// non-ASCII text.
+    fn push_generic(n: &mut NormText, input: &str, origin: Option<(usize, usize)>) {
+        let mut folded = Vec::new();
+        fold(input, &mut folded);
+        let at = |k: usize| match origin {
+            Some((s, e)) => (s as u32, e as u32),
+            None => (folded[k].start, folded[k].end),
+        };
+        let mut out = std::mem::take(&mut n.text).into_bytes();
+        n.push_words(&mut out, &folded, |f| f.c, at);
+        n.text = String::from_utf8(out).unwrap();
+    }
+
+    /// Longer mixed texts of words, spaced-out letters, leetspeak and numbers, with decoded
+    /// segments appended: the fast path gives the same text, spans and rot13 evidence.
+    #[test]
+    fn ascii_fast_path_matches_general_path_on_segments() {
+        let mut rng = keel_core::rng::rng_for(11, "normalize-segments");
+        let pieces = [
+            "how", "To", "k i l l", "k.i.l.l", "b-o-m-b", " ", "  ", ", ", ".", "\n", "h4ck",
+            "$100", "n", "v", "gur", "ubj", "qb", "70", "4", "1", "a", "x", "@", "!", "|", "$ex",
+            "2024", "555-0100", "e-mail", "and/or", "a b",
+        ];
+        let pick = |rng: &mut keel_core::rng::KeelRng| {
+            let k = rand::Rng::random_range(rng, 0..30);
+            (0..k)
+                .map(|_| pieces[rand::Rng::random_range(rng, 0..pieces.len())])
+                .collect::<String>()
+        };
+        let (mut fast, mut slow) = (NormText::new(), NormText::new());
+        for _ in 0..2000 {
+            let (a, b) = (pick(&mut rng), pick(&mut rng));
+            let origin = Some((1, a.len().max(1)));
+            fast.normalize(&a);
+            fast.push_segment(&b, origin);
+            slow.text.clear();
+            slow.map.clear();
+            slow.rot13 = Rot13Evidence::default();
+            push_generic(&mut slow, &a, None);
+            push_generic(&mut slow, &b, origin);
+            assert_eq!(fast.text, slow.text, "{a:?} + {b:?}");
+            assert_eq!(spans(&fast), spans(&slow), "{a:?} + {b:?}");
+            assert_eq!(fast.looks_rot13(), slow.looks_rot13(), "{a:?} + {b:?}");
+            assert_eq!(
+                fast.looks_rot13(),
+                crate::decode::looks_rot13(&fast.text),
+                "{a:?} + {b:?}"
+            );
+        }
+    }
+
     #[test]
     fn spans_map_back_to_original_bytes() {
         let src = "Say: ｂöｍｂ now";
