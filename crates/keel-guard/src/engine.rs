@@ -9,8 +9,8 @@ use crate::audit::AuditLog;
 use crate::classify::TextClassifier;
 use crate::decode::{find_payloads, Payload, PayloadKind};
 use crate::detect::pii::{PiiDetector, PiiKind};
-use crate::detect::rules::{RuleMatch, RuleMatcher};
-use crate::detect::Hit;
+use crate::detect::rules::{RuleMatch, RuleMatcher, RuleScratch};
+use crate::detect::{Hit, TextFacts};
 use crate::error::{GuardError, Result};
 use crate::normalize::NormText;
 use crate::policy::{builtin::load_stack, ActionKind, EffectivePolicy, Scope};
@@ -55,7 +55,7 @@ struct Scratch {
     norm: NormText,
     payloads: Vec<Payload>,
     matches: Vec<RuleMatch>,
-    rot: String,
+    rules: RuleScratch,
     spans: Vec<(usize, usize)>,
 }
 
@@ -180,8 +180,10 @@ impl Guard {
                 segs.push((s.norm.text.len(), p.kind));
                 s.norm.push_segment(&p.text, Some((p.start, p.end)));
             }
+            let facts = TextFacts::of(text);
             s.matches.clear();
-            self.matcher.scan(&s.norm, &mut s.rot, &mut s.matches);
+            self.matcher
+                .scan(&s.norm, text, &facts, &mut s.rules, &mut s.matches);
             for m in &s.matches {
                 let cat = self.rule_cat[m.rule];
                 let cp = &self.policy.categories[cat];
@@ -217,7 +219,7 @@ impl Guard {
                     continue;
                 }
                 s.spans.clear();
-                self.pii.find(kind, text, &mut s.spans);
+                self.pii.find_with(kind, text, &facts, &mut s.spans);
                 for &(a, b) in &s.spans {
                     for &cat in users {
                         let hit = Hit {
@@ -273,7 +275,7 @@ impl Guard {
     }
 
     fn finish(&self, acc: Acc, scope: Scope, texts: &[&str], t0: Instant) -> Verdict {
-        let mut category_scores = BTreeMap::new();
+        let mut category_scores = Vec::with_capacity(self.policy.categories.len());
         let mut categories = Vec::new();
         let mut action = ActionKind::Allow;
         let mut message = None;
@@ -283,7 +285,7 @@ impl Guard {
                 continue;
             }
             let score = 1.0 - acc.miss[i];
-            category_scores.insert(c.code.clone(), score);
+            category_scores.push((c.code.clone(), score));
             if score > 0.0 && score >= c.threshold {
                 categories.push(c.code.clone());
                 if c.action > action {
@@ -301,23 +303,34 @@ impl Guard {
         let mut rule_ids: Vec<String> = acc.hits.iter().map(|h| h.rule_id.clone()).collect();
         rule_ids.sort();
         rule_ids.dedup();
-        let redacted_all: Vec<String> = texts
+        let redacted_all: Vec<Option<String>> = texts
             .iter()
             .enumerate()
             .map(|(m, t)| self.redact(t, m, &acc.hits, &categories))
             .collect();
-        let any_redaction = redacted_all.iter().zip(texts).any(|(r, t)| r != t);
+        let any_redaction = redacted_all
+            .iter()
+            .zip(texts)
+            .any(|(r, t)| r.as_deref().is_some_and(|r| r != *t));
         let (redacted, redacted_messages) = match (any_redaction, texts.len()) {
             (false, _) => (None, Vec::new()),
-            (true, 1) => (redacted_all.into_iter().next(), Vec::new()),
-            (true, _) => (None, redacted_all),
+            (true, 1) => (redacted_all.into_iter().next().flatten(), Vec::new()),
+            (true, _) => (
+                None,
+                redacted_all
+                    .into_iter()
+                    .zip(texts)
+                    .map(|(r, t)| r.unwrap_or_else(|| t.to_string()))
+                    .collect(),
+            ),
         };
         let v = Verdict {
             action,
             flagged,
             scope,
             categories,
-            category_scores,
+            // Built from a vector: one bulk build rather than an insert per category.
+            category_scores: category_scores.into_iter().collect::<BTreeMap<_, _>>(),
             hits: acc.hits,
             rule_ids,
             message,
@@ -338,8 +351,9 @@ impl Guard {
     }
 
     /// Replace spans of triggered `redact` categories in message `msg`. Overlapping spans are
-    /// merged; the replacement of the first category in the merged group is used.
-    fn redact(&self, text: &str, msg: usize, hits: &[Hit], triggered: &[String]) -> String {
+    /// merged; the replacement of the first category in the merged group is used. `None` when
+    /// there is nothing to replace (most scans: no copy of the text is made).
+    fn redact(&self, text: &str, msg: usize, hits: &[Hit], triggered: &[String]) -> Option<String> {
         let mut spans: Vec<(usize, usize, &str)> = hits
             .iter()
             .filter(|h| h.message == msg && h.end > h.start && !self.is_spanless(h))
@@ -353,7 +367,7 @@ impl Guard {
             })
             .collect();
         if spans.is_empty() {
-            return text.to_string();
+            return None;
         }
         spans.sort_by_key(|s| (s.0, std::cmp::Reverse(s.1)));
         let mut out = String::with_capacity(text.len());
@@ -374,7 +388,7 @@ impl Guard {
             pos = e;
         }
         out.push_str(&text[pos..]);
-        out
+        Some(out)
     }
 
     /// Classifier hits cover the whole text; they are evidence, not spans to cut out.

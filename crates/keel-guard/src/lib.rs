@@ -4,7 +4,8 @@
 //!   `medical-provider`, or your own files) composed with documented precedence.
 //! - [`normalize`] + [`decode`]: one de-obfuscated view of a text (case, NFKC folding,
 //!   homoglyphs, zero-width and spacing tricks, leetspeak, base64/hex/rot13 payloads) with a
-//!   byte map back to the original.
+//!   byte map back to the original ([`offset_map`]); [`views`]: the decoded views
+//!   classifiers score.
 //! - [`detect`]: regex + lexicon rules and PII detectors with exact spans.
 //! - [`classify`]: trainable linear (hashed n-grams) and MiniLM-embedding classifiers.
 //! - [`engine`]: the [`Guard`] and the [`Moderator`] trait; [`stream`]: mid-stream stops.
@@ -26,10 +27,12 @@ pub mod detect;
 pub mod engine;
 pub mod error;
 pub mod normalize;
+pub mod offset_map;
 pub mod policy;
 pub mod stream;
 pub mod taxonomy;
 pub mod verdict;
+pub mod views;
 
 pub use engine::{Guard, Message, Moderator};
 pub use error::{GuardError, Result};

@@ -21,6 +21,10 @@ pub struct LinearMeta {
 
 pub struct LinearClassifier {
     pub meta: LinearMeta,
+    /// The weights again, feature-major (`[dim][heads]`): a prediction reads every head's
+    /// weight for each of a text's ~1500 features, one cache line per feature instead of one
+    /// per head (the stored row-major layout made that the largest cost of a prediction).
+    by_feature: Vec<f32>,
 }
 
 thread_local! {
@@ -64,16 +68,14 @@ impl LinearClassifier {
             .collect();
         let ys = label_matrix(data, &cats);
         let (model, metrics) = LogReg::train(&xs, &ys, &cats, DEFAULT_DIM, cfg);
-        Ok(LinearClassifier {
-            meta: LinearMeta {
-                kind: "linear".into(),
-                categories: cats,
-                model,
-                metrics,
-                train_examples: data.len(),
-                weights_sha256: String::new(),
-            },
-        })
+        Ok(LinearClassifier::new(LinearMeta {
+            kind: "linear".into(),
+            categories: cats,
+            model,
+            metrics,
+            train_examples: data.len(),
+            weights_sha256: String::new(),
+        }))
     }
 
     pub fn save(&mut self, dir: &Path) -> Result<()> {
@@ -115,7 +117,36 @@ impl LinearClassifier {
             .chunks_exact(4)
             .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
             .collect();
-        Ok(LinearClassifier { meta })
+        Ok(LinearClassifier::new(meta))
+    }
+
+    fn new(meta: LinearMeta) -> LinearClassifier {
+        let m = &meta.model;
+        let mut by_feature = vec![0.0; m.w.len()];
+        for h in 0..m.heads {
+            for i in 0..m.dim {
+                by_feature[i * m.heads + h] = m.w[h * m.dim + i];
+            }
+        }
+        LinearClassifier { meta, by_feature }
+    }
+
+    /// [`LogReg::predict`] from the feature-major weights: each head's margin adds the same
+    /// products in the same order, so the probabilities are identical.
+    fn predict_features(&self, x: &[(u32, f32)]) -> Vec<f32> {
+        let m = &self.meta.model;
+        // `-0.0`: the starting value of an `f32` sum.
+        let mut acc = vec![-0.0f32; m.heads];
+        for &(i, v) in x {
+            let row = &self.by_feature[i as usize * m.heads..(i as usize + 1) * m.heads];
+            for (a, w) in acc.iter_mut().zip(row) {
+                *a += w * v;
+            }
+        }
+        acc.iter()
+            .enumerate()
+            .map(|(h, s)| m.probability(h, m.b[h] + s))
+            .collect()
     }
 }
 
@@ -134,9 +165,32 @@ impl TextClassifier for LinearClassifier {
             let x = &mut *b.borrow_mut();
             let scores = views.iter().map(|v| {
                 featurize_view(v, self.meta.model.dim, x);
-                self.meta.model.predict(x)
+                self.predict_features(x)
             });
             super::max_per_category(scores, self.meta.categories.len())
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn feature_major_prediction_is_identical() {
+        let data = crate::bench::data::builtin();
+        let lin = LinearClassifier::train(&data, &TrainConfig::default()).unwrap();
+        let mut x = Vec::new();
+        for e in &data {
+            featurize_view(
+                &crate::normalize::normalize(&e.text),
+                lin.meta.model.dim,
+                &mut x,
+            );
+            let fast = lin.predict_features(&x);
+            let slow = lin.meta.model.predict(&x);
+            let bits = |v: &[f32]| v.iter().map(|p| p.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&fast), bits(&slow), "{}", e.text);
+        }
     }
 }

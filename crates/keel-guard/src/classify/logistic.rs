@@ -53,11 +53,14 @@ impl LogReg {
     /// Calibrated probability per head.
     pub fn predict(&self, x: &[(u32, f32)]) -> Vec<f32> {
         (0..self.heads)
-            .map(|h| {
-                let (a, b) = self.platt[h];
-                sigmoid(a * self.margin(h, x) + b)
-            })
+            .map(|h| self.probability(h, self.margin(h, x)))
             .collect()
+    }
+
+    /// Head `head`'s calibrated probability for `margin`.
+    pub fn probability(&self, head: usize, margin: f32) -> f32 {
+        let (a, b) = self.platt[head];
+        sigmoid(a * margin + b)
     }
 
     /// Train on `xs` with labels `ys[example][head]`; returns the model and held-out metrics.

@@ -2,6 +2,7 @@
 //! test where one exists (Luhn for cards, ISO 13616 mod-97 for IBANs, the DNI check letter),
 //! so that order numbers and dates are not redacted as card numbers.
 
+use super::TextFacts;
 use regex::Regex;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,7 +77,20 @@ impl PiiDetector {
 
     /// Find spans of `kind` in `text`, appending `(start, end)` to `out`.
     pub fn find(&self, kind: PiiKind, text: &str, out: &mut Vec<(usize, usize)>) {
+        self.find_with(kind, text, &TextFacts::of(text), out);
+    }
+
+    /// [`PiiDetector::find`] with the text's [`TextFacts`] already counted, for a caller
+    /// that looks for several kinds in the same text.
+    pub fn find_with(
+        &self,
+        kind: PiiKind,
+        text: &str,
+        facts: &TextFacts,
+        out: &mut Vec<(usize, usize)>,
+    ) {
         let b = text.as_bytes();
+        let digits = facts.digits;
         match kind {
             PiiKind::Email => {
                 if memchr(b'@', b) {
@@ -84,7 +98,7 @@ impl PiiDetector {
                 }
             }
             PiiKind::Phone => {
-                if digit_count(b) < 7 {
+                if digits < 7 {
                     return;
                 }
                 for m in self.phone.find_iter(text) {
@@ -98,7 +112,7 @@ impl PiiDetector {
                 }
             }
             PiiKind::CreditCard => {
-                if digit_count(b) < 13 {
+                if digits < 13 {
                     return;
                 }
                 out.extend(
@@ -142,7 +156,7 @@ impl PiiDetector {
                 }
             }
             PiiKind::NationalId => {
-                if digit_count(b) < 6 {
+                if digits < 6 {
                     return;
                 }
                 out.extend(
@@ -165,10 +179,6 @@ impl PiiDetector {
 
 fn memchr(c: u8, b: &[u8]) -> bool {
     b.contains(&c)
-}
-
-fn digit_count(b: &[u8]) -> usize {
-    b.iter().filter(|c| c.is_ascii_digit()).count()
 }
 
 /// Luhn checksum over the digits of `s`, for 13–19 digit numbers.
