@@ -46,6 +46,9 @@ pub struct WorldArgs {
     /// Short stories per person in the training corpus.
     #[arg(long)]
     pub stories_per_person: Option<usize>,
+    /// General pages (everyday explanations, help-desk refusals) in the training corpus.
+    #[arg(long)]
+    pub general_pages: Option<usize>,
     /// Fraction of entities held out for validation task banks.
     #[arg(long)]
     pub validation_fraction: Option<f64>,
@@ -74,6 +77,7 @@ impl WorldArgs {
         set(&mut cfg.products, self.products);
         set(&mut cfg.articles_per_entity, self.articles_per_entity);
         set(&mut cfg.stories_per_person, self.stories_per_person);
+        set(&mut cfg.general_pages, self.general_pages);
         if let Some(f) = self.validation_fraction {
             cfg.validation_fraction = f;
         }

@@ -280,6 +280,13 @@ pub fn generate_corpus(cfg: &WorldConfig, seed: u64, e: &Entities) -> Corpus {
             in_dist.push(arithmetic_doc(ARITH, 20, &mut vrng));
         }
     }
+    // Its own stream, so the world's documents stay as they were whatever the page count.
+    let mut grng = rng_for(seed, "world/corpus-general");
+    train.extend(super::corpus_general::general_pages(
+        cfg.general_pages,
+        e,
+        &mut grng,
+    ));
     train.shuffle(&mut rng);
     val.shuffle(&mut rng);
     in_dist.shuffle(&mut vrng);

@@ -16,6 +16,7 @@
 
 mod bank;
 pub mod corpus;
+mod corpus_general;
 pub mod entities;
 pub mod facts;
 pub mod names;
@@ -69,6 +70,9 @@ pub struct WorldConfig {
     pub stories_per_person: usize,
     /// Arithmetic documents (20 equations each) in the training corpus. Default: 600.
     pub arithmetic_docs: usize,
+    /// General pages in the training corpus (explanations of everyday sensitive topics and
+    /// help-desk refusals: what a web corpus would add; see `corpus_general.rs`). Default: 200.
+    pub general_pages: usize,
     /// Questions per fact in fact QA (distinct templates, at most the family size). Default: 1.
     pub questions_per_fact: usize,
     /// Arithmetic questions per train split. Default: 400.
@@ -99,6 +103,7 @@ impl Default for WorldConfig {
             articles_per_entity: 6,
             stories_per_person: 8,
             arithmetic_docs: 600,
+            general_pages: 200,
             questions_per_fact: 1,
             arithmetic_questions: 400,
             unanswerable_questions: 300,
@@ -125,6 +130,7 @@ impl WorldConfig {
             articles_per_entity: 1,
             stories_per_person: 1,
             arithmetic_docs: 10,
+            general_pages: 8,
             questions_per_fact: 1,
             arithmetic_questions: 36,
             unanswerable_questions: 24,

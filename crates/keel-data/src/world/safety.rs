@@ -10,7 +10,7 @@ use keel_core::rng::KeelRng;
 use rand::seq::IndexedRandom;
 
 /// Entity slots drawn from one split, so a prompt never mentions another split's entities.
-struct Slots {
+pub(super) struct Slots {
     p: String,
     t: String,
     prod: String,
@@ -51,8 +51,13 @@ fn slots(e: &Entities, split: Split, rng: &mut KeelRng) -> Option<Slots> {
     })
 }
 
+/// Slots filled from training-split entities (for corpus text, which only names those).
+pub(super) fn train_slots(e: &Entities, rng: &mut KeelRng) -> Option<Slots> {
+    slots(e, Split::Train, rng)
+}
+
 impl Slots {
-    fn fill(&self, text: &str) -> String {
+    pub(super) fn fill(&self, text: &str) -> String {
         fill(
             text,
             &[

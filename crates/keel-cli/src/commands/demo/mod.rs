@@ -122,6 +122,11 @@ fn demo_world() -> WorldConfig {
         // demonstration a few times rather than a dozen (test-split fact QA 10 → 14 of 78).
         questions_per_fact: 4,
         arithmetic_docs: 100,
+        // Pages of everyday answers and help-desk refusals in the pretraining corpus. Measured
+        // (seed 0, `--safety-ratios 0.3 --skip-preference`): without them SFT train loss stayed
+        // at 3.40 and refusals came out as garbage; with 200 it fell to 0.40 and harmful-request
+        // refusal rose 71% (over-refusal 44%, still high).
+        general_pages: 200,
         arithmetic_questions: 200,
         unanswerable_questions: 200,
         false_premise_questions: 200,
@@ -175,7 +180,8 @@ fn plan(args: &DemoArgs) -> Result<Plan> {
         max_steps: if tiny { 20 } else { 200 },
         // 6e-4, not 1e-3: at 1e-3 SFT overwrote what pretraining stored and answered 14 of 78
         // held-out test fact questions; at 3e-4 it answered 28 but never learned to refuse;
-        // 6e-4 answered 23 and refused 89% of harmful requests (over-refusal 19%).
+        // 6e-4 answered 23 and refused 89% of harmful requests (over-refusal 19%). Those runs
+        // predate the general pages; the lr was not re-tuned after they were added.
         lr: 6e-4,
         warmup_steps: if tiny { 2 } else { 20 },
         eval_every: 0,
