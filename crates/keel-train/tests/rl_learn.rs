@@ -5,7 +5,7 @@
 mod rl_common;
 
 use keel_train::pretrain::RunOptions;
-use keel_train::rl::{rl, Algo, RlConfig};
+use keel_train::rl::{rl, Algo, RewardSource, RlConfig};
 use rl_common::{digit_reward, series, setup};
 
 fn cfg(algo: Algo, kl_coef: f64) -> RlConfig {
@@ -106,4 +106,113 @@ fn grpo_raises_the_reward_with_bounded_kl() {
 #[test]
 fn rloo_raises_the_reward_with_bounded_kl() {
     let _ = learns(Algo::Rloo, 0.05);
+}
+
+/// RLHF proper: a reward model learns from preference pairs that bare numbers beat other
+/// replies, then PPO against that model (not the rule behind the pairs) raises the model's
+/// score of the policy's answers, with the KL to the reference bounded.
+#[test]
+fn ppo_against_a_trained_reward_model_raises_its_score() {
+    use keel_data::chat::{Message, Role};
+    use keel_data::preference::PreferencePair;
+    use keel_train::reward::{train_reward, RewardConfig};
+    use keel_train::rl::RewardModelSource;
+
+    let dir = tempfile::tempdir().unwrap();
+    let (base, train, val) = setup(dir.path());
+    // Rejected replies look like what the policy says before training (random tokens of the
+    // world's vocabulary, and words from the question) or hedge; none has a digit. So the
+    // reward model must learn "answers in digits", not "is not a hedge".
+    let tok =
+        keel_data::tokenizer::KeelTokenizer::from_file(&dir.path().join("tokenizer.json")).unwrap();
+    let mut rng = keel_core::rng::rng_for(0, "test/rm-pairs");
+    let hedges = [
+        "I am not sure.",
+        "Maybe ask someone else.",
+        "That is hard to say.",
+    ];
+    let mut pairs = |ps: &[keel_train::rl::RlPrompt]| -> Vec<PreferencePair> {
+        use rand::Rng;
+        let mut out = Vec::new();
+        for (i, p) in ps.iter().enumerate() {
+            let gold = p.gold.as_ref().unwrap().as_text().unwrap().to_string();
+            let n = rng.random_range(2..8);
+            let ids: Vec<u32> = (0..n)
+                .map(|_| rng.random_range(0..tok.vocab_size() as u32))
+                .collect();
+            let words: Vec<&str> = p.text.split_whitespace().collect();
+            let k = rng.random_range(0..words.len());
+            for rejected in [
+                hedges[i % hedges.len()].to_string(),
+                tok.decode(&ids),
+                words[k..(k + 3).min(words.len())].join(" "),
+            ] {
+                let rejected: String = rejected.chars().filter(|c| !c.is_ascii_digit()).collect();
+                if !rejected.trim().is_empty() {
+                    out.push(PreferencePair {
+                        prompt: vec![Message::new(Role::User, p.text.clone())],
+                        chosen: gold.clone(),
+                        rejected,
+                    });
+                }
+            }
+        }
+        out
+    };
+    let (train_pairs, val_pairs) = (pairs(&train), pairs(&val));
+    let rc = RewardConfig {
+        max_len: 96,
+        batch_size: 8,
+        max_steps: 40,
+        lr: 3e-3,
+        warmup_steps: 4,
+        eval_every: 0,
+        ..Default::default()
+    };
+    let rm = train_reward(
+        &base,
+        &rc,
+        &train_pairs,
+        &val_pairs,
+        &dir.path().join("rm"),
+        RunOptions::default(),
+    )
+    .unwrap();
+    let (acc, margin) = (rm.val.unwrap().accuracy, rm.val.unwrap().margin);
+    eprintln!("reward model: held-out accuracy {acc:.3}, margin {margin:.2}");
+    assert!(acc >= 0.9, "reward model held-out accuracy {acc}");
+    let reward = RewardModelSource::load(&rm.final_checkpoint).unwrap();
+    assert!(reward.name().starts_with("reward-model:"));
+
+    let run = dir.path().join("ppo");
+    let out = rl(
+        &base,
+        &RlConfig {
+            max_steps: 100,
+            ..cfg(Algo::Ppo, 0.05)
+        },
+        &train,
+        &val,
+        &reward,
+        &run,
+        RunOptions::default(),
+    )
+    .unwrap();
+    let scores = series(&run, "objective/scores");
+    let kl = series(&run, "objective/kl");
+    let (early, late) = (mean(&scores[..5]), mean(&scores[scores.len() - 5..]));
+    let late_kl = mean(&kl[kl.len() - 5..]);
+    eprintln!(
+        "PPO vs reward model: sampled score {early:.3} → {late:.3} (reward model margin \
+         {margin:.2}), greedy eval {:?} → {:?}, late KL {late_kl:.2}, {:.1}s",
+        out.eval_score_before, out.eval_score_after, out.seconds
+    );
+    // Measured: −2.17 → −0.71 against a margin of 3.63, KL 6.0 nats per completion. Greedy
+    // answers of a model this small barely move (the evaluation prompts are only 8), so the
+    // sampled score, which is what PPO optimises, carries the assertion.
+    assert!(
+        late - early > 0.25 * margin,
+        "sampled reward-model score did not rise: {early} → {late} (margin {margin})"
+    );
+    assert!(late_kl > 0.0 && late_kl < 8.0, "KL to reference {late_kl}");
 }

@@ -66,9 +66,9 @@ pub struct LabelArgs {
 }
 
 /// A trained Keel reward model as a scalar judge.
-struct RewardScorer {
-    model: RewardModel,
-    name: String,
+pub struct RewardScorer {
+    pub model: RewardModel,
+    pub name: String,
 }
 
 impl Scorer for RewardScorer {

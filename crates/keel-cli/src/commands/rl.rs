@@ -1,10 +1,20 @@
 //! `keel rl`: reinforcement learning (PPO, GRPO, RLOO) on a Keel checkpoint, rewarded by the
-//! world's ground truth (a verifier) on the world's task prompts.
+//! world's ground truth (a verifier) or by a trained reward model (RLHF), on the world's task
+//! prompts.
+//!
+//! ```text
+//! keel rl --algo ppo --model runs/sft --world runs/world --out runs/ppo
+//! keel rl --algo grpo --model runs/sft --world runs/world --reward reward-model \
+//!     --reward-model runs/rm/final --out runs/grpo
+//! ```
 
 use anyhow::{bail, Context, Result};
 use keel_data::tokenizer::KeelTokenizer;
 use keel_train::pretrain::RunOptions;
-use keel_train::rl::{rl, world_prompts, Algo, KlEstimator, RlConfig, RlPrompt, Verifier};
+use keel_train::rl::{
+    rl, world_prompts, Algo, KlEstimator, RewardModelSource, RewardSource, RlConfig, RlPrompt,
+    Verifier,
+};
 use std::path::{Path, PathBuf};
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug)]
@@ -12,6 +22,16 @@ pub enum AlgoArg {
     Ppo,
     Grpo,
     Rloo,
+}
+
+impl From<AlgoArg> for Algo {
+    fn from(a: AlgoArg) -> Algo {
+        match a {
+            AlgoArg::Ppo => Algo::Ppo,
+            AlgoArg::Grpo => Algo::Grpo,
+            AlgoArg::Rloo => Algo::Rloo,
+        }
+    }
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug)]
@@ -22,8 +42,12 @@ pub enum KlArg {
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug)]
 pub enum RewardArg {
-    /// The world's gold answers (exact for format tasks, whole-word match otherwise).
+    /// The world's gold answers (exact for format tasks, whole-word match otherwise); trains
+    /// on the prompts that have a checkable answer.
     Verifier,
+    /// A trained reward model (`--reward-model DIR`, from `keel rm`); trains on every world
+    /// task prompt, harmful and sensitive ones included.
+    RewardModel,
 }
 
 #[derive(clap::Args, Debug)]
@@ -33,8 +57,9 @@ pub struct RlArgs {
     /// Starting checkpoint (usually an SFT checkpoint); also the frozen KL reference.
     #[arg(long)]
     pub model: PathBuf,
-    /// A world directory (`keel world`): prompts from tasks/train/instructions.jsonl,
-    /// evaluation on tasks/validation/instructions.jsonl.
+    /// A world directory (`keel world`): prompts from tasks/train/instructions.jsonl (with a
+    /// reward model, also harmful, benign_sensitive, unanswerable and false_premise), evaluation
+    /// on the same banks of tasks/validation.
     #[arg(long, conflicts_with = "prompts")]
     pub world: Option<PathBuf>,
     /// Training prompts as task-row JSONL (`prompt`, `gold`, `category`), instead of --world.
@@ -45,6 +70,9 @@ pub struct RlArgs {
     pub validation: Option<PathBuf>,
     #[arg(long, value_enum, default_value = "verifier")]
     pub reward: RewardArg,
+    /// Reward model directory (with `--reward reward-model`).
+    #[arg(long)]
+    pub reward_model: Option<PathBuf>,
     /// Run directory: checkpoints, metrics.jsonl, rl.json.
     #[arg(long)]
     pub out: PathBuf,
@@ -88,11 +116,7 @@ fn config(args: &RlArgs) -> Result<RlConfig> {
         }
         None => RlConfig::default(),
     };
-    c.algo = match args.algo {
-        AlgoArg::Ppo => Algo::Ppo,
-        AlgoArg::Grpo => Algo::Grpo,
-        AlgoArg::Rloo => Algo::Rloo,
-    };
+    c.algo = args.algo.into();
     macro_rules! set {
         ($($flag:ident => $field:ident),*) => {$(
             if let Some(v) = args.$flag { c.$field = v; }
@@ -114,15 +138,31 @@ fn config(args: &RlArgs) -> Result<RlConfig> {
     Ok(c)
 }
 
-fn load(path: &Path, tok: &KeelTokenizer, what: &str) -> Result<Vec<RlPrompt>> {
-    let p = world_prompts(path, tok, true)
-        .with_context(|| format!("{what} prompts {}", path.display()))?;
-    eprintln!(
-        "{what}: {} verifiable prompts from {}",
-        p.len(),
-        path.display()
-    );
-    Ok(p)
+/// The world banks whose prompts RL trains on: only instructions have verifiable gold; a
+/// reward model can score answers to every bank.
+const INSTRUCTION_BANKS: [&str; 1] = ["instructions"];
+const ALL_BANKS: [&str; 5] = [
+    "instructions",
+    "harmful",
+    "benign_sensitive",
+    "unanswerable",
+    "false_premise",
+];
+
+fn load(
+    paths: &[PathBuf],
+    tok: &KeelTokenizer,
+    verifiable_only: bool,
+    what: &str,
+) -> Result<Vec<RlPrompt>> {
+    let mut all = Vec::new();
+    for path in paths {
+        let p = world_prompts(path, tok, verifiable_only)
+            .with_context(|| format!("{what} prompts {}", path.display()))?;
+        eprintln!("{what}: {} prompts from {}", p.len(), path.display());
+        all.extend(p);
+    }
+    Ok(all)
 }
 
 pub fn run(args: RlArgs) -> Result<()> {
@@ -130,35 +170,52 @@ pub fn run(args: RlArgs) -> Result<()> {
     let tok = KeelTokenizer::from_file(&args.model.join("tokenizer.json")).context(
         "keel rl trains Keel-tokenizer checkpoints (with <|user|>/<|assistant|>/<|end|>)",
     )?;
-    let (train_path, val_path) = match (&args.world, &args.prompts) {
-        (Some(w), _) => (
-            w.join("tasks/train/instructions.jsonl"),
-            Some(w.join("tasks/validation/instructions.jsonl")),
+    let reward: Box<dyn RewardSource> = match (args.reward, &args.reward_model) {
+        (RewardArg::Verifier, None) => Box::new(Verifier),
+        (RewardArg::RewardModel, Some(dir)) => Box::new(
+            RewardModelSource::load(dir)
+                .with_context(|| format!("reward model {}", dir.display()))?,
         ),
-        (None, Some(p)) => (p.clone(), args.validation.clone()),
+        (RewardArg::Verifier, Some(_)) => bail!("--reward-model needs --reward reward-model"),
+        (RewardArg::RewardModel, None) => bail!("--reward reward-model needs --reward-model DIR"),
+    };
+    let verifiable_only = matches!(args.reward, RewardArg::Verifier);
+    let banks: &[&str] = if verifiable_only {
+        &INSTRUCTION_BANKS
+    } else {
+        &ALL_BANKS
+    };
+    let split = |w: &Path, s: &str| -> Vec<PathBuf> {
+        banks
+            .iter()
+            .map(|b| w.join(format!("tasks/{s}/{b}.jsonl")))
+            .collect()
+    };
+    let (train_paths, val_paths) = match (&args.world, &args.prompts) {
+        (Some(w), _) => (split(w, "train"), split(w, "validation")),
+        (None, Some(p)) => (vec![p.clone()], args.validation.iter().cloned().collect()),
         (None, None) => bail!("give --world DIR or --prompts FILE"),
     };
-    let train = load(&train_path, &tok, "train")?;
+    let train = load(&train_paths, &tok, verifiable_only, "train")?;
     if train.is_empty() {
         bail!(
-            "{}: no prompts with a verifiable gold answer",
-            train_path.display()
+            "{}: no prompts{}",
+            train_paths[0].display(),
+            if verifiable_only {
+                " with a verifiable gold answer"
+            } else {
+                ""
+            }
         );
     }
-    let val = match &val_path {
-        Some(v) => load(v, &tok, "validation")?,
-        None => Vec::new(),
-    };
-    let reward = match args.reward {
-        RewardArg::Verifier => Verifier,
-    };
+    let val = load(&val_paths, &tok, verifiable_only, "validation")?;
     std::fs::create_dir_all(&args.out).with_context(|| args.out.display().to_string())?;
     let out = rl(
         &args.model,
         &cfg,
         &train,
         &val,
-        &reward,
+        reward.as_ref(),
         &args.out,
         RunOptions {
             resume: args.resume,

@@ -10,7 +10,8 @@
 //! - [`forward`]: the trainer's forward over rollouts (per-token log-probs recomputed, so
 //!   sampling and training agree) and PPO's value head;
 //! - [`advantages`]: from scores and KL to each algorithm's per-token advantages;
-//! - [`reward_source`]: the world verifier, scoring functions (judges), [`RewardSource`];
+//! - [`reward_source`]: the world verifier, a trained reward model, scoring functions
+//!   (judges), [`RewardSource`];
 //! - [`state`]: value head and KL coefficient beside each checkpoint, for exact resume.
 
 pub mod advantages;
@@ -25,6 +26,7 @@ mod trainer;
 pub use config::{Algo, RlConfig};
 pub use losses::KlEstimator;
 pub use reward_source::{
-    prompts_from_rows, world_prompts, Candidate, FnReward, RewardSource, RlPrompt, Verifier,
+    prompts_from_rows, world_prompts, Candidate, FnReward, RewardModelSource, RewardSource,
+    RlPrompt, Verifier,
 };
 pub use trainer::{rl, RlOutcome};

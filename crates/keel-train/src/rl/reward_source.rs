@@ -128,6 +128,48 @@ where
     }
 }
 
+/// A trained reward model (`keel rm`) as the reward: RLHF proper. Each completion is scored
+/// as the reply to its single-turn prompt, exactly as the model was trained to score pairs;
+/// the score is the head's logit. The name carries the weights' sha256, so a run cannot be
+/// resumed against another reward model.
+pub struct RewardModelSource {
+    model: crate::reward_model::RewardModel,
+    name: String,
+}
+
+impl RewardModelSource {
+    pub fn load(dir: &Path) -> Result<Self> {
+        let sha = keel_core::artifact::sha256_file(&dir.join("model.safetensors"))?;
+        Ok(RewardModelSource {
+            model: crate::reward_model::RewardModel::load(dir)?,
+            name: format!("reward-model:{}", &sha[..16]),
+        })
+    }
+}
+
+impl RewardSource for RewardModelSource {
+    fn name(&self) -> String {
+        self.name.clone()
+    }
+    fn score(&self, batch: &[Candidate<'_>]) -> Result<Vec<f64>> {
+        let prompts: Vec<[Message; 1]> = batch
+            .iter()
+            .map(|c| [Message::new(Role::User, c.prompt.text.clone())])
+            .collect();
+        let items: Vec<(&[Message], &str)> = prompts
+            .iter()
+            .zip(batch)
+            .map(|(p, c)| (&p[..], c.text))
+            .collect();
+        Ok(self
+            .model
+            .score_batch(&items)?
+            .into_iter()
+            .map(f64::from)
+            .collect())
+    }
+}
+
 /// Categories whose gold answer a verifier can check. Safety and honesty rows ("refuse",
 /// "abstain", "comply") need a classifier, not string matching.
 pub fn verifiable(c: Category) -> bool {

@@ -2,29 +2,30 @@
 //!
 //! world → tokenizer → pretrain → base-model evaluation (bits per byte, fact completion) →
 //! curate → SFT with a safety mix (plus the same SFT at other safety ratios: the trade-off) →
-//! reward model → DPO → the world's HHH suites and a red-team pass on every stage's model →
-//! `summary.md`, `run.json` and the transparency report (`report/`).
+//! reward model → RLAIF labels (the reward model as judge, agreement with gold) → DPO →
+//! (with `--rl`) PPO/GRPO/RLOO against the reward model → the world's HHH suites and a red-team
+//! pass on every stage's model → `summary.md`, `run.json` and the transparency report
+//! (`report/`).
 //!
 //! Every stage is a call into the library code its own command runs (`keel pretrain`,
-//! `keel data curate`, `keel sft`, `keel rm`, `keel dpo`, `keel eval`, `keel redteam`,
-//! `keel report`), so the demo is also their integration test.
+//! `keel data curate`, `keel sft`, `keel rm`, `keel label`, `keel dpo`, `keel rl`, `keel eval`,
+//! `keel redteam`, `keel report`), so the demo is also their integration test.
 
 mod align;
 mod assess;
 mod base_eval;
+mod plan;
+mod rlhf;
 
 use anyhow::{Context, Result};
 use assess::{assess, AssessPlan, Scores};
 use base_eval::{fact_completion_accuracy, load_checkpoint_model, pct, samples};
 use keel_core::run_log::{kinds, RunLog, StageRecord};
-use keel_data::world::{self, Split, WorldConfig};
+use keel_data::world::{self, Split};
 use keel_model::{Llama, LlamaConfig};
 use keel_train::data::TokenStream;
-use keel_train::dpo::DpoConfig;
-use keel_train::pretrain::{pretrain, PretrainConfig, RunOptions};
-use keel_train::reward::RewardConfig;
-use keel_train::sft::SftConfig;
-use keel_train::sft_pack::PackingMode;
+use keel_train::pretrain::{pretrain, RunOptions};
+use plan::plan;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -51,215 +52,30 @@ pub struct DemoArgs {
     /// trade-off (e.g. `0.3,0,0.6`).
     #[arg(long, value_delimiter = ',')]
     pub safety_ratios: Option<Vec<f64>>,
-    /// Stop after SFT (no reward model, no DPO).
+    /// Stop after SFT (no reward model, no RLAIF labelling, no DPO, no RL).
     #[arg(long)]
     pub skip_preference: bool,
-    /// World config overrides as JSON (any subset of WorldConfig's fields, laid over the demo
-    /// world), e.g. `{"people": 32}`.
+    /// Also run RLHF from the SFT model against the demo's reward model (KL leash to the SFT
+    /// model), evaluated like every other stage. Adds a few minutes.
+    #[arg(long, value_enum)]
+    pub rl: Option<crate::commands::rl::AlgoArg>,
+    /// World config overrides: a JSON file holding any subset of WorldConfig's fields, laid
+    /// over the demo world, e.g. `{"people": 32}`.
     #[arg(long)]
     pub world_config: Option<PathBuf>,
-    /// Pretraining config overrides as JSON (any subset of PretrainConfig's fields, laid over
-    /// the demo's own settings), e.g. `{"batch_size": 8, "lr": 0.006}`.
+    /// Pretraining config overrides: a JSON file holding any subset of PretrainConfig's
+    /// fields, laid over the demo's own settings, e.g. `{"batch_size": 8, "lr": 0.006}`.
     #[arg(long)]
     pub pretrain_config: Option<PathBuf>,
-    /// SFT config overrides as JSON (any subset of SftConfig's fields), as above.
+    /// SFT config overrides: a JSON file of SftConfig fields, as above.
     #[arg(long)]
     pub sft_config: Option<PathBuf>,
-    /// DPO config overrides as JSON (any subset of DpoConfig's fields), as above.
+    /// DPO config overrides: a JSON file of DpoConfig fields, as above.
     #[arg(long)]
     pub dpo_config: Option<PathBuf>,
-}
-
-/// `base` with the fields of the JSON object in `path` laid over it, so a user can change one
-/// setting of the demo's plan; a field the config does not have is an error, not ignored.
-fn overlay<T>(base: T, path: Option<&std::path::Path>) -> Result<T>
-where
-    T: serde::Serialize + serde::de::DeserializeOwned,
-{
-    let Some(path) = path else { return Ok(base) };
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("{}: cannot read config overrides", path.display()))?;
-    let patch: serde_json::Value = serde_json::from_str(&text)
-        .with_context(|| format!("{}: not valid JSON", path.display()))?;
-    let serde_json::Value::Object(patch) = patch else {
-        anyhow::bail!("{}: config overrides must be a JSON object", path.display());
-    };
-    let mut merged = serde_json::to_value(base)?;
-    for (k, v) in patch {
-        match merged.get_mut(&k) {
-            Some(slot) => *slot = v,
-            None => anyhow::bail!("{}: unknown config field '{k}'", path.display()),
-        }
-    }
-    serde_json::from_value(merged)
-        .with_context(|| format!("{}: invalid config overrides", path.display()))
-}
-
-/// The default demo's world: a third of [`WorldConfig::default`]'s entities, each described
-/// in 36 articles (every person also in 48 stories) instead of 6 and 8.
-///
-/// Why: a 1M-parameter model pretrained for minutes must store every entity's facts before
-/// SFT can teach it to answer about held-out entities. Measured on this world (800 steps of
-/// 8×128 tokens): with 6 articles the corpus repeats 11 times and the model memorises the
-/// documents' wording (train loss 0.5, validation 0.99) rather than the facts; with 36 freshly
-/// drawn articles per entity (same facts, new template draws and sentence orders: knowledge
-/// augmentation) it sees the corpus about twice and validation loss falls to 0.87. SFT then
-/// answered 42% of validation-split fact questions (the earlier 6-article, 400×16-token
-/// pretraining: 13%).
-fn demo_world() -> WorldConfig {
-    WorldConfig {
-        regions: 4,
-        rivers: 6,
-        towns: 16,
-        people: 64,
-        creatures: 16,
-        products: 24,
-        validation_fraction: 0.15,
-        test_fraction: 0.15,
-        articles_per_entity: 36,
-        stories_per_person: 48,
-        // Four questions per fact, each in a different phrasing: SFT then sees each
-        // demonstration a few times rather than a dozen (test-split fact QA 10 → 14 of 78).
-        questions_per_fact: 4,
-        arithmetic_docs: 100,
-        // Pages of everyday answers and help-desk refusals in the pretraining corpus. Measured
-        // (seed 0, `--safety-ratios 0.3 --skip-preference`): without them SFT train loss stayed
-        // at 3.40 and refusals came out as garbage; with 200 it fell to 0.40 and harmful-request
-        // refusal rose 71% (over-refusal 44%, still high).
-        general_pages: 200,
-        arithmetic_questions: 200,
-        unanswerable_questions: 200,
-        false_premise_questions: 200,
-        harmful_per_hazard: 16,
-        benign_questions: 200,
-        preferences_per_defect: 120,
-    }
-}
-
-/// Sizes of the demo's model and runs, by `--size`.
-struct Plan {
-    world: WorldConfig,
-    vocab: usize,
-    d_model: usize,
-    layers: usize,
-    heads: usize,
-    pretrain: PretrainConfig,
-    cloze_items: usize,
-    sft: SftConfig,
-    safety_ratios: Vec<f64>,
-    reward: RewardConfig,
-    dpo: DpoConfig,
-    assess: AssessPlan,
-}
-
-fn plan(args: &DemoArgs) -> Result<Plan> {
-    let tiny = args.size == "tiny";
-    let pretrain = PretrainConfig {
-        seq_len: if tiny { 64 } else { 128 },
-        // Small batches, many steps: at a fixed token budget, 800 steps of 8 rows stored
-        // facts better than 400 of 16 (validation loss 0.99 vs 1.05).
-        batch_size: 8,
-        max_steps: if tiny { 30 } else { 800 },
-        lr: 3e-3,
-        warmup_steps: if tiny { 5 } else { 40 },
-        eval_every: if tiny { 15 } else { 200 },
-        eval_windows: if tiny { 8 } else { 48 },
-        checkpoint_every: if tiny { 15 } else { 400 },
-        seed: args.seed,
-        ..Default::default()
-    };
-    let mut pretrain = overlay(pretrain, args.pretrain_config.as_deref())?;
-    if let Some(s) = args.pretrain_steps {
-        pretrain.max_steps = s;
-    }
-    let sft = SftConfig {
-        seq_len: if tiny { 128 } else { 192 },
-        // Rows of several demonstrations each, attention-masked per demonstration.
-        packing: PackingMode::Packing,
-        batch_size: 8,
-        max_steps: if tiny { 20 } else { 200 },
-        // 6e-4, not 1e-3: at 1e-3 SFT overwrote what pretraining stored and answered 14 of 78
-        // held-out test fact questions; at 3e-4 it answered 28 but never learned to refuse;
-        // 6e-4 answered 23 and refused 89% of harmful requests (over-refusal 19%). Those runs
-        // predate the general pages; the lr was not re-tuned after they were added.
-        lr: 6e-4,
-        warmup_steps: if tiny { 2 } else { 20 },
-        eval_every: 0,
-        checkpoint_every: 0,
-        keep_checkpoints: 1,
-        seed: args.seed,
-        ..Default::default()
-    };
-    let mut sft = overlay(sft, args.sft_config.as_deref())?;
-    if let Some(s) = args.sft_steps {
-        sft.max_steps = s;
-    }
-    let safety_ratios = args.safety_ratios.clone().unwrap_or_else(|| {
-        if tiny {
-            vec![0.3]
-        } else {
-            vec![0.3, 0.0, 0.6]
-        }
-    });
-    if safety_ratios.is_empty() || safety_ratios.iter().any(|r| !(0.0..0.95).contains(r)) {
-        anyhow::bail!("--safety-ratios: each ratio must be in [0, 0.95), got {safety_ratios:?}");
-    }
-    let reward = RewardConfig {
-        max_len: sft.seq_len,
-        batch_size: 8,
-        max_steps: if tiny { 10 } else { 40 },
-        lr: 1e-3,
-        warmup_steps: 4,
-        eval_every: 0,
-        checkpoint_every: 0,
-        keep_checkpoints: 1,
-        seed: args.seed,
-        ..Default::default()
-    };
-    let dpo = overlay(
-        DpoConfig {
-            max_len: sft.seq_len,
-            batch_size: 8,
-            max_steps: if tiny { 10 } else { 40 },
-            lr: 2e-4,
-            // DPO + NLL on the chosen answers (RPO), meant to keep refusals likely while the
-            // margin widens. Without it harmful-refusal fell 95% → 18% in one run; with it
-            // 86% → 73% in another, but 73% → 21% in a third: not yet a fix.
-            rpo_alpha: 0.5,
-            warmup_steps: 4,
-            eval_every: 0,
-            checkpoint_every: 0,
-            keep_checkpoints: 1,
-            seed: args.seed,
-            ..Default::default()
-        },
-        args.dpo_config.as_deref(),
-    )?;
-    Ok(Plan {
-        world: overlay(
-            if tiny {
-                WorldConfig::tiny()
-            } else {
-                demo_world()
-            },
-            args.world_config.as_deref(),
-        )?,
-        vocab: if tiny { 512 } else { 2048 },
-        d_model: if tiny { 64 } else { 128 },
-        layers: if tiny { 2 } else { 4 },
-        heads: 4,
-        pretrain,
-        cloze_items: if tiny { 20 } else { 300 },
-        sft,
-        safety_ratios,
-        reward,
-        dpo,
-        assess: AssessPlan {
-            items_per_bank: if tiny { Some(8) } else { None },
-            redteam_goals: if tiny { 3 } else { 14 },
-            max_tokens: 48,
-        },
-    })
+    /// RL config overrides (with --rl): a JSON file of RlConfig fields, as above.
+    #[arg(long)]
+    pub rl_config: Option<PathBuf>,
 }
 
 fn stage(n: usize, total: usize, name: &str) -> Instant {
@@ -274,10 +90,12 @@ pub fn run(args: DemoArgs) -> Result<()> {
     std::fs::create_dir_all(out).with_context(|| out.display().to_string())?;
     // The demo regenerates every stage: a previous run's checkpoints must not be resumed from
     // and its evaluation journals (which resume finished items) must not count.
-    let mut stale: Vec<PathBuf> = ["pretrain", "reward", "dpo", "evals", "run.json", "report"]
-        .iter()
-        .map(|n| out.join(n))
-        .collect();
+    let mut stale: Vec<PathBuf> = [
+        "pretrain", "reward", "rlaif", "dpo", "rl", "evals", "run.json", "report",
+    ]
+    .iter()
+    .map(|n| out.join(n))
+    .collect();
     for e in std::fs::read_dir(out).with_context(|| out.display().to_string())? {
         let path = e?.path();
         if path
@@ -296,7 +114,12 @@ pub fn run(args: DemoArgs) -> Result<()> {
         }
     }
     let sweep = p.safety_ratios.len() - 1;
-    let total = 8 + sweep + if args.skip_preference { 0 } else { 2 };
+    let preference_stages = match (args.skip_preference, args.rl.is_some()) {
+        (true, _) => 0,
+        (false, false) => 3,
+        (false, true) => 4,
+    };
+    let total = 8 + sweep + preference_stages;
     let mut summary = String::new();
     writeln!(summary, "# Keel demo run\n")?;
     writeln!(
@@ -583,6 +406,33 @@ pub fn run(args: DemoArgs) -> Result<()> {
         )?;
 
         n += 1;
+        let t = stage(
+            n,
+            total,
+            "RLAIF: the reward model labels the test split's preference pairs",
+        );
+        let lr = rlhf::rlaif_stage(out, &world_dir, &rm.final_checkpoint, args.seed)?;
+        // Agreement as counted per defect type: exact counts, not a rounded rate.
+        let agreement = lr.gold.as_ref().map_or("–".into(), |g| {
+            let (ok, n) = g
+                .by_group
+                .values()
+                .fold((0, 0), |(a, b), (ok, n)| (a + ok, b + n));
+            format!(
+                "{ok}/{n} = {:.1}% (Cohen's κ {})",
+                pct(ok as usize, n as usize),
+                g.kappa.map_or("–".into(), |k| format!("{k:.2}"))
+            )
+        });
+        writeln!(
+            summary,
+            "| RLAIF labels | reward model as judge on {} unseen test pairs: agreement with gold {agreement}; {} preference rows written | {:.1}s |",
+            lr.pairs,
+            lr.written,
+            t.elapsed().as_secs_f64()
+        )?;
+
+        n += 1;
         let t = stage(n, total, "DPO: preference optimisation from the SFT model");
         let d = align::dpo_stage(out, &w, &sft_main, &p.dpo)?;
         let sc = assess(
@@ -607,6 +457,41 @@ pub fn run(args: DemoArgs) -> Result<()> {
             t.elapsed().as_secs_f64()
         )?;
         scored.push(("SFT + DPO".into(), sc));
+
+        if let Some(algo) = args.rl {
+            n += 1;
+            let mut rl_cfg = p.rl.clone();
+            rl_cfg.algo = algo.into();
+            let name = format!("{:?}", rl_cfg.algo).to_uppercase();
+            let t = stage(
+                n,
+                total,
+                &format!("RLHF: {name} from the SFT model against the reward model"),
+            );
+            let r = rlhf::rl_stage(out, &world_dir, &sft_main, &rm.final_checkpoint, &rl_cfg)?;
+            let sc = assess(
+                out,
+                &world_dir,
+                "rl",
+                kinds::RL,
+                &r.final_checkpoint,
+                &p.assess,
+                args.seed,
+            )?;
+            let f = |v: Option<f64>| v.map_or("–".into(), |v| format!("{v:.2}"));
+            writeln!(
+                summary,
+                "| RLHF ({name}) | reward-model score of greedy answers to validation prompts {} → {}; sampled score {:.2} → {:.2}; KL to SFT {:.2} nats/answer, {} steps | {:.1}s |",
+                f(r.eval_score_before),
+                f(r.eval_score_after),
+                r.train_score_first,
+                r.train_score_last,
+                r.kl_last,
+                r.steps,
+                t.elapsed().as_secs_f64()
+            )?;
+            scored.push((format!("SFT + {name}"), sc));
+        }
     }
 
     // Report.
