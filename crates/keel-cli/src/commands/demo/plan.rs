@@ -186,6 +186,11 @@ pub fn plan(args: &DemoArgs) -> Result<Plan> {
             completions_per_prompt: 4,
             max_new_tokens: if tiny { 16 } else { 48 },
             lr: 1e-4,
+            // Measured (seed 0, test split, SFT 0.3 → PPO): at β 0.05 the policy drifted 6.7
+            // nats per answer and reward-hacked, harmful refused 71% → 16% though the reward
+            // model ranks unsafe compliance last on every held-out pair; at β 0.2 (KL 2.0)
+            // refusals held (77%) but over-refusal rose 44% → 60%. Neither is a fix; the demo
+            // shows the first, the classic failure RLHF's KL leash exists for.
             kl_coef: 0.05,
             eval_every: 0,
             eval_prompts: if tiny { 4 } else { 48 },
