@@ -11,7 +11,7 @@ fn tiny_demo_runs_every_stage_and_writes_a_summary() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("run");
     let o = keel()
-        .args(["demo", "--size", "tiny", "--out"])
+        .args(["demo", "--size", "tiny", "--rl", "grpo", "--out"])
         .arg(&out)
         .output()
         .unwrap();
@@ -30,10 +30,13 @@ fn tiny_demo_runs_every_stage_and_writes_a_summary() {
         "| assess pretrain |",
         "| curate + sft |",
         "| reward model |",
+        "| RLAIF labels |",
         "| DPO |",
+        "| RLHF (GRPO) |",
         "| report |",
         "| SFT (safety 0.30) |",
         "| SFT + DPO |",
+        "| SFT + GRPO |",
     ] {
         assert!(summary.contains(stage), "summary lacks {stage}:\n{summary}");
     }
@@ -42,7 +45,7 @@ fn tiny_demo_runs_every_stage_and_writes_a_summary() {
         serde_json::from_str(&std::fs::read_to_string(out.join("run.json")).unwrap()).unwrap();
     let stages = log["stages"].as_array().unwrap();
     let names: Vec<&str> = stages.iter().map(|s| s["name"].as_str().unwrap()).collect();
-    assert_eq!(names, ["pretrain", "sft", "reward", "dpo"]);
+    assert_eq!(names, ["pretrain", "sft", "reward", "dpo", "rl"]);
     for s in stages {
         let evals = s["evals"].as_array().unwrap();
         if s["name"] != "reward" {
@@ -60,6 +63,12 @@ fn tiny_demo_runs_every_stage_and_writes_a_summary() {
     }
     assert!(out.join("report/model_card.md").exists() && out.join("report/report.html").exists());
     assert!(out.join("sft/data/curate_report.json").exists());
+    // RLAIF: the reward model's labels, with agreement against the world's gold.
+    let rlaif: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("rlaif/report.json")).unwrap())
+            .unwrap();
+    assert!(rlaif["gold"]["scored"].as_u64() > Some(0), "{rlaif}");
+    assert!(out.join("rlaif/preferences.jsonl").exists());
     assert!(out.join("world/manifest.json").exists());
     assert!(out.join("pretrain/checkpoints/latest").exists());
     let metrics = std::fs::read_to_string(out.join("pretrain/metrics.jsonl")).unwrap();
