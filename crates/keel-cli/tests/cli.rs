@@ -150,3 +150,34 @@ fn pretrain_reports_bad_corpora_by_file() {
         assert!(!err.contains("panicked"), "{err}");
     }
 }
+
+#[test]
+fn rl_reward_flags_that_do_not_fit_are_clear_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = ["rl", "--model", "m", "--world", "w", "--out"];
+    for (extra, expect) in [
+        (
+            &["--reward", "reward-model"][..],
+            "--reward reward-model needs --reward-model DIR",
+        ),
+        (
+            &["--reward-model", "rm"][..],
+            "--reward-model needs --reward reward-model",
+        ),
+        (
+            &["--reward", "reward-model", "--reward-model", "no-such-rm"][..],
+            "reward model no-such-rm",
+        ),
+    ] {
+        let o = keel()
+            .args(base)
+            .arg(dir.path().join("run"))
+            .args(extra)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(!o.status.success());
+        assert!(err.contains(expect), "{extra:?}: {err}");
+        assert!(!err.contains("panicked"), "{err}");
+    }
+}

@@ -167,9 +167,7 @@ fn load(
 
 pub fn run(args: RlArgs) -> Result<()> {
     let cfg = config(&args)?;
-    let tok = KeelTokenizer::from_file(&args.model.join("tokenizer.json")).context(
-        "keel rl trains Keel-tokenizer checkpoints (with <|user|>/<|assistant|>/<|end|>)",
-    )?;
+    // Flag combinations first, so a wrong command fails before anything is loaded.
     let reward: Box<dyn RewardSource> = match (args.reward, &args.reward_model) {
         (RewardArg::Verifier, None) => Box::new(Verifier),
         (RewardArg::RewardModel, Some(dir)) => Box::new(
@@ -179,6 +177,9 @@ pub fn run(args: RlArgs) -> Result<()> {
         (RewardArg::Verifier, Some(_)) => bail!("--reward-model needs --reward reward-model"),
         (RewardArg::RewardModel, None) => bail!("--reward reward-model needs --reward-model DIR"),
     };
+    let tok = KeelTokenizer::from_file(&args.model.join("tokenizer.json")).context(
+        "keel rl trains Keel-tokenizer checkpoints (with <|user|>/<|assistant|>/<|end|>)",
+    )?;
     let verifiable_only = matches!(args.reward, RewardArg::Verifier);
     let banks: &[&str] = if verifiable_only {
         &INSTRUCTION_BANKS
