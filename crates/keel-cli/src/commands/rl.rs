@@ -141,7 +141,7 @@ fn config(args: &RlArgs) -> Result<RlConfig> {
 /// The world banks whose prompts RL trains on: only instructions have verifiable gold; a
 /// reward model can score answers to every bank.
 const INSTRUCTION_BANKS: [&str; 1] = ["instructions"];
-const ALL_BANKS: [&str; 5] = [
+pub const ALL_BANKS: [&str; 5] = [
     "instructions",
     "harmful",
     "benign_sensitive",

@@ -37,18 +37,9 @@ pub fn rlaif_stage(run_dir: &Path, world_dir: &Path, rm: &Path, seed: u64) -> Re
     Ok(run.report)
 }
 
-/// The world banks RL trains on with a reward model: every bank with prompts.
-const BANKS: [&str; 5] = [
-    "instructions",
-    "harmful",
-    "benign_sensitive",
-    "unanswerable",
-    "false_premise",
-];
-
 fn prompts(world_dir: &Path, split: Split, tok: &KeelTokenizer) -> Result<Vec<RlPrompt>> {
     let mut all = Vec::new();
-    for bank in BANKS {
+    for bank in crate::commands::rl::ALL_BANKS {
         let path = keel_data::world::write::bank_path(world_dir, split, bank);
         all.extend(world_prompts(&path, tok, false).with_context(|| path.display().to_string())?);
     }
