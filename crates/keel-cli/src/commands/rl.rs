@@ -10,6 +10,8 @@
 
 use anyhow::{bail, Context, Result};
 use keel_data::tokenizer::KeelTokenizer;
+use keel_data::world::write::bank_path;
+use keel_data::world::Split;
 use keel_train::pretrain::RunOptions;
 use keel_train::rl::{
     rl, world_prompts, Algo, KlEstimator, RewardModelSource, RewardSource, RlConfig, RlPrompt,
@@ -138,10 +140,10 @@ fn config(args: &RlArgs) -> Result<RlConfig> {
     Ok(c)
 }
 
-/// The world banks whose prompts RL trains on: only instructions have verifiable gold; a
-/// reward model can score answers to every bank.
-const INSTRUCTION_BANKS: [&str; 1] = ["instructions"];
-pub const ALL_BANKS: [&str; 5] = [
+/// The world banks RL trains on with a verifier (only instructions have checkable gold) and
+/// with a reward model (which can score answers to every bank).
+const VERIFIABLE_BANKS: [&str; 1] = ["instructions"];
+const ALL_BANKS: [&str; 5] = [
     "instructions",
     "harmful",
     "benign_sensitive",
@@ -149,6 +151,7 @@ pub const ALL_BANKS: [&str; 5] = [
     "false_premise",
 ];
 
+/// Prompts of `paths` (task-row JSONL), concatenated; `what` names them in logs and errors.
 fn load(
     paths: &[PathBuf],
     tok: &KeelTokenizer,
@@ -163,6 +166,23 @@ fn load(
         all.extend(p);
     }
     Ok(all)
+}
+
+/// A world split's RL prompts: its instructions with verifiable gold, or (`verifiable_only`
+/// false, for a reward model) every bank's prompts. `keel rl --world` and the demo read them.
+pub fn world_split_prompts(
+    world: &Path,
+    split: Split,
+    tok: &KeelTokenizer,
+    verifiable_only: bool,
+) -> Result<Vec<RlPrompt>> {
+    let banks: &[&str] = if verifiable_only {
+        &VERIFIABLE_BANKS
+    } else {
+        &ALL_BANKS
+    };
+    let paths: Vec<PathBuf> = banks.iter().map(|b| bank_path(world, split, b)).collect();
+    load(&paths, tok, verifiable_only, split.as_str())
 }
 
 pub fn run(args: RlArgs) -> Result<()> {
@@ -181,27 +201,25 @@ pub fn run(args: RlArgs) -> Result<()> {
         "keel rl trains Keel-tokenizer checkpoints (with <|user|>/<|assistant|>/<|end|>)",
     )?;
     let verifiable_only = matches!(args.reward, RewardArg::Verifier);
-    let banks: &[&str] = if verifiable_only {
-        &INSTRUCTION_BANKS
-    } else {
-        &ALL_BANKS
-    };
-    let split = |w: &Path, s: &str| -> Vec<PathBuf> {
-        banks
-            .iter()
-            .map(|b| w.join(format!("tasks/{s}/{b}.jsonl")))
-            .collect()
-    };
-    let (train_paths, val_paths) = match (&args.world, &args.prompts) {
-        (Some(w), _) => (split(w, "train"), split(w, "validation")),
-        (None, Some(p)) => (vec![p.clone()], args.validation.iter().cloned().collect()),
+    let (train, val) = match (&args.world, &args.prompts) {
+        (Some(w), _) => (
+            world_split_prompts(w, Split::Train, &tok, verifiable_only)?,
+            world_split_prompts(w, Split::Validation, &tok, verifiable_only)?,
+        ),
+        (None, Some(p)) => (
+            load(std::slice::from_ref(p), &tok, verifiable_only, "train")?,
+            load(
+                &args.validation.iter().cloned().collect::<Vec<_>>(),
+                &tok,
+                verifiable_only,
+                "validation",
+            )?,
+        ),
         (None, None) => bail!("give --world DIR or --prompts FILE"),
     };
-    let train = load(&train_paths, &tok, verifiable_only, "train")?;
     if train.is_empty() {
         bail!(
-            "{}: no prompts{}",
-            train_paths[0].display(),
+            "no training prompts{}",
             if verifiable_only {
                 " with a verifiable gold answer"
             } else {
@@ -209,7 +227,6 @@ pub fn run(args: RlArgs) -> Result<()> {
             }
         );
     }
-    let val = load(&val_paths, &tok, verifiable_only, "validation")?;
     std::fs::create_dir_all(&args.out).with_context(|| args.out.display().to_string())?;
     let out = rl(
         &args.model,

@@ -7,13 +7,14 @@
 
 use super::align::{quiet_opts, record, rel};
 use crate::commands::label::RewardScorer;
+use crate::commands::rl::world_split_prompts;
 use anyhow::{Context, Result};
 use keel_core::run_log::{kinds, DataRecord, StageRecord};
 use keel_data::tokenizer::KeelTokenizer;
 use keel_data::world::Split;
 use keel_eval::label::{label_world, write_label_run, LabelConfig, LabelReport, ScorerJudge};
 use keel_train::reward_model::RewardModel;
-use keel_train::rl::{rl, world_prompts, RewardModelSource, RlConfig, RlOutcome, RlPrompt};
+use keel_train::rl::{rl, RewardModelSource, RlConfig, RlOutcome};
 use rand::seq::SliceRandom;
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -37,15 +38,6 @@ pub fn rlaif_stage(run_dir: &Path, world_dir: &Path, rm: &Path, seed: u64) -> Re
     Ok(run.report)
 }
 
-fn prompts(world_dir: &Path, split: Split, tok: &KeelTokenizer) -> Result<Vec<RlPrompt>> {
-    let mut all = Vec::new();
-    for bank in crate::commands::rl::ALL_BANKS {
-        let path = keel_data::world::write::bank_path(world_dir, split, bank);
-        all.extend(world_prompts(&path, tok, false).with_context(|| path.display().to_string())?);
-    }
-    Ok(all)
-}
-
 /// RL from the SFT model against the reward model. Validation prompts are a seeded shuffle of
 /// the validation split's banks, so the greedy reward before/after covers every kind of task.
 pub fn rl_stage(
@@ -57,8 +49,8 @@ pub fn rl_stage(
 ) -> Result<RlOutcome> {
     let t = Instant::now();
     let tok = KeelTokenizer::from_file(&sft.join("tokenizer.json"))?;
-    let train = prompts(world_dir, Split::Train, &tok)?;
-    let mut val = prompts(world_dir, Split::Validation, &tok)?;
+    let train = world_split_prompts(world_dir, Split::Train, &tok, false)?;
+    let mut val = world_split_prompts(world_dir, Split::Validation, &tok, false)?;
     val.shuffle(&mut keel_core::rng::rng_for(cfg.seed, "demo/rl-validation"));
     let reward = RewardModelSource::load(rm)?;
     let out = rl(
