@@ -11,7 +11,16 @@ fn tiny_demo_runs_every_stage_and_writes_a_summary() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("run");
     let o = keel()
-        .args(["demo", "--size", "tiny", "--rl", "grpo", "--out"])
+        .args([
+            "demo",
+            "--size",
+            "tiny",
+            "--rl",
+            "grpo",
+            "--sft-replay",
+            "0.2",
+            "--out",
+        ])
         .arg(&out)
         .output()
         .unwrap();
@@ -46,6 +55,13 @@ fn tiny_demo_runs_every_stage_and_writes_a_summary() {
     let stages = log["stages"].as_array().unwrap();
     let names: Vec<&str> = stages.iter().map(|s| s["name"].as_str().unwrap()).collect();
     assert_eq!(names, ["pretrain", "sft", "reward", "dpo", "rl"]);
+    // SFT mixed pretraining documents back in (replay), and logged where it started from.
+    assert!(stages[1]["hyperparameters"]["replay_rows"].as_u64() > Some(0));
+    let sft_metrics = std::fs::read_to_string(out.join("sft/metrics.jsonl")).unwrap();
+    assert!(
+        sft_metrics.starts_with("{\"step\":0,\"val_loss\""),
+        "{sft_metrics}"
+    );
     for s in stages {
         let evals = s["evals"].as_array().unwrap();
         if s["name"] != "reward" {

@@ -130,6 +130,9 @@ pub struct SftOutcome {
     pub train_loss: f64,
     /// Mean masked loss per trained token on the validation examples, at the end.
     pub val_loss: Option<f64>,
+    /// The same before the first step (fresh runs only): what training improved on.
+    #[serde(default)]
+    pub initial_val_loss: Option<f64>,
     pub train_examples: usize,
     /// Rows the examples were packed into (packing mode only).
     #[serde(default)]
@@ -300,6 +303,15 @@ pub fn sft(
     let (started, start_tokens) = (Instant::now(), tokens_seen);
     let (mut run_tokens, mut run_positions) = (0usize, 0usize);
     let (mut last_loss, mut val_loss) = (f64::NAN, None);
+    // Validation loss before training, so a run shows what it improved on (a fine-tune whose
+    // loss only wobbles within one epoch is otherwise unreadable).
+    let mut initial_val_loss = None;
+    if step == 0 && !val.is_empty() {
+        model.set_lora_dropout_key(None);
+        let v = evaluate(model, val, pad_id)?;
+        metrics.append(&serde_json::json!({ "step": 0, "val_loss": v }))?;
+        initial_val_loss = Some(v);
+    }
 
     let save = |step: u64, tokens_seen: u64, opt: &AdamW| {
         let state = TrainerState {
@@ -382,6 +394,7 @@ pub fn sft(
         final_checkpoint,
         train_loss: last_loss,
         val_loss,
+        initial_val_loss,
         train_examples: train.len(),
         packed_rows: packed.as_ref().map(Vec::len),
         epochs: (step * per_step) as f64 / units as f64,

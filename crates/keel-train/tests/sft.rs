@@ -241,6 +241,15 @@ fn sft_on_world_data_lowers_validation_loss() {
     )
     .unwrap();
     let after = out.val_loss.unwrap();
+    // The run measured the same starting point itself, and logged it as step 0.
+    let initial = out
+        .initial_val_loss
+        .expect("fresh run with validation data");
+    assert!((initial - before).abs() < 1e-4, "{initial} vs {before}");
+    let log = std::fs::read_to_string(dir.path().join("run/metrics.jsonl")).unwrap();
+    let first: serde_json::Value = serde_json::from_str(log.lines().next().unwrap()).unwrap();
+    assert_eq!(first["step"], 0);
+    assert!((first["val_loss"].as_f64().unwrap() - before).abs() < 1e-4);
     eprintln!(
         "val loss {before:.3} -> {after:.3}, train {:.3}, {} examples, {:.2} epochs, {:.0} tok/s",
         out.train_loss, out.train_examples, out.epochs, out.tokens_per_sec

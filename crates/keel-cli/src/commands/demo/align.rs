@@ -86,12 +86,48 @@ pub fn curated_demonstrations(
     Ok((mixed, out.report, want))
 }
 
+/// `mixed` with pretraining documents added until they are `share` of the result, each a
+/// plain-text example trained on every token (replay).
+///
+/// Why: full fine-tuning on a few thousand demonstrations overwrites facts the small model
+/// stored in pretraining (the pretrained model completed "Brula Qekrek works as a" with the
+/// right trade; after SFT it answered "What job does Brula Qekrek have?" with a wrong one), and
+/// held-out helpfulness is recall of exactly those facts. Mixing some of the pretraining
+/// corpus back in is the usual remedy (InstructGPT's "ptx" term does the same for RLHF).
+///
+/// Off by default (`--sft-replay`). Measured (seed 0, safety share 0.3, test split, share
+/// 0.25 vs none): after 800 pretraining steps it helped everywhere (fact QA 12 → 19 of 78,
+/// harmful refused 71% → 80%, over-refusal 44% → 33%); after the demo's 1600 it mostly trades
+/// (fact QA 39 → 41, over-refusal 12% → 9%, but harmful refused 95% → 70%: at a fixed step
+/// count the documents dilute the refusal demonstrations).
+pub fn with_replay(
+    mut mixed: Vec<ChatExample>,
+    corpus: &[keel_data::world::CorpusDoc],
+    share: f64,
+    seed: u64,
+) -> (Vec<ChatExample>, usize) {
+    let want = (share / (1.0 - share) * mixed.len() as f64).round() as usize;
+    if want == 0 || corpus.is_empty() {
+        return (mixed, 0);
+    }
+    let mut rng = keel_core::rng::rng_for(seed, "demo/replay");
+    let mut docs: Vec<&keel_data::world::CorpusDoc> = corpus.iter().collect();
+    docs.shuffle(&mut rng);
+    mixed.extend((0..want).map(|i| ChatExample::Text {
+        text: docs[i % docs.len()].text.clone(),
+    }));
+    mixed.shuffle(&mut rng);
+    (mixed, want)
+}
+
 /// What SFT trained on: the curation report and the mix drawn from it.
 pub struct DemoMix {
     pub curated: CurateReport,
     /// Demonstrations in the mix, and how many of them are (possibly repeated) safety rows.
     pub rows: usize,
     pub safety_rows: usize,
+    /// Pretraining documents mixed in (replay).
+    pub replay_rows: usize,
 }
 
 /// SFT from `base` on curated demonstrations (validation: the world's validation split).
@@ -102,11 +138,13 @@ pub fn sft_stage(
     base: &Path,
     cfg: &SftConfig,
     safety_ratio: f64,
+    replay_share: f64,
 ) -> Result<(SftOutcome, DemoMix)> {
     let t = Instant::now();
     let dir = run_dir.join(name);
     let (train, report, safety_rows) =
         curated_demonstrations(world, safety_ratio, cfg.seed, &dir.join("data"))?;
+    let (train, replay_rows) = with_replay(train, &world.corpus.train, replay_share, cfg.seed);
     let val: Vec<ChatExample> = world_rows(&world.validation)
         .into_iter()
         .map(|r| r.example)
@@ -116,12 +154,15 @@ pub fn sft_stage(
         curated: report,
         rows: train.len(),
         safety_rows,
+        replay_rows,
     };
     let mut st = StageRecord::new(name, keel_core::run_log::kinds::SFT);
     st.command = Some(format!("keel demo (SFT, safety mix {safety_ratio})"));
     st.hyperparameters = serde_json::to_value(cfg)?;
     st.hyperparameters["safety_ratio"] = serde_json::json!(safety_ratio);
     st.hyperparameters["safety_rows"] = serde_json::json!(safety_rows);
+    st.hyperparameters["replay_share"] = serde_json::json!(replay_share);
+    st.hyperparameters["replay_rows"] = serde_json::json!(replay_rows);
     st.data.push(DataRecord {
         path: "world/tasks/train (instructions, harmful, benign_sensitive, unanswerable, false_premise)"
             .into(),

@@ -52,6 +52,10 @@ pub struct DemoArgs {
     /// trade-off (e.g. `0.3,0,0.6`).
     #[arg(long, value_delimiter = ',')]
     pub safety_ratios: Option<Vec<f64>>,
+    /// Share of the SFT mix that is pretraining documents trained on every token (replay,
+    /// against forgetting what pretraining stored). Default: the plan's.
+    #[arg(long)]
+    pub sft_replay: Option<f64>,
     /// Stop after SFT (no reward model, no RLAIF labelling, no DPO, no RL).
     #[arg(long)]
     pub skip_preference: bool,
@@ -337,8 +341,15 @@ pub fn run(args: DemoArgs) -> Result<()> {
             total,
             &format!("curate + SFT ({name}): demonstrations with a {ratio:.2} safety share"),
         );
-        let (o, report) =
-            align::sft_stage(out, &name, &w, &outcome.final_checkpoint, &p.sft, ratio)?;
+        let (o, report) = align::sft_stage(
+            out,
+            &name,
+            &w,
+            &outcome.final_checkpoint,
+            &p.sft,
+            ratio,
+            p.replay_share,
+        )?;
         let plan = AssessPlan {
             // The sweep's models are compared on the suites alone.
             redteam_goals: if i == 0 { p.assess.redteam_goals } else { 0 },
@@ -356,7 +367,7 @@ pub fn run(args: DemoArgs) -> Result<()> {
         let dropped: usize = report.curated.dropped.values().sum();
         writeln!(
             summary,
-            "| curate + {name} | {} world demonstrations curated to {} ({} dropped: {}); mix of {} with {} safety rows; {} steps, train loss {:.3}, validation loss {}, {:.0} tokens/s | {:.1}s |",
+            "| curate + {name} | {} world demonstrations curated to {} ({} dropped: {}); mix of {} with {} safety rows and {} pretraining documents (replay); {} steps, train loss {:.3}, validation loss {}, {:.0} tokens/s | {:.1}s |",
             report.curated.rows_in,
             report.curated.rows_out,
             dropped,
@@ -369,9 +380,13 @@ pub fn run(args: DemoArgs) -> Result<()> {
                 .join(", "),
             report.rows,
             report.safety_rows,
+            report.replay_rows,
             o.steps,
             o.train_loss,
-            o.val_loss.map_or("–".into(), |v| format!("{v:.3}")),
+            match (o.initial_val_loss, o.val_loss) {
+                (Some(a), Some(b)) => format!("{a:.3} → {b:.3}"),
+                (_, v) => v.map_or("–".into(), |v| format!("{v:.3}")),
+            },
             o.tokens_per_sec,
             t.elapsed().as_secs_f64()
         )?;

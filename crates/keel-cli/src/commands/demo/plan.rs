@@ -42,7 +42,7 @@ where
 ///
 /// Why: a 1M-parameter model pretrained for minutes must store every entity's facts before
 /// SFT can teach it to answer about held-out entities. Measured on this world (800 steps of
-/// 8×128 tokens): with 6 articles the corpus repeats 11 times and the model memorises the
+/// 8×128 tokens, before the general pages; the demo now pretrains for 1600): with 6 articles the corpus repeats 11 times and the model memorises the
 /// documents' wording (train loss 0.5, validation 0.99) rather than the facts; with 36 freshly
 /// drawn articles per entity (same facts, new template draws and sentence orders: knowledge
 /// augmentation) it sees the corpus about twice and validation loss falls to 0.87. SFT then
@@ -89,6 +89,8 @@ pub struct Plan {
     pub cloze_items: usize,
     pub sft: SftConfig,
     pub safety_ratios: Vec<f64>,
+    /// Share of each SFT mix that is pretraining documents (see `align::with_replay`).
+    pub replay_share: f64,
     pub reward: RewardConfig,
     pub dpo: DpoConfig,
     /// RLHF against the reward model (with `--rl`; the algorithm comes from the flag).
@@ -103,12 +105,18 @@ pub fn plan(args: &DemoArgs) -> Result<Plan> {
         // Small batches, many steps: at a fixed token budget, 800 steps of 8 rows stored
         // facts better than 400 of 16 (validation loss 0.99 vs 1.05).
         batch_size: 8,
-        max_steps: if tiny { 30 } else { 800 },
+        // 1600 steps (about four passes over the corpus), not 800: the loss was still falling
+        // at 800, and every later stage lives on the facts stored here. Measured (seed 0,
+        // `--safety-ratios 0.3 --skip-preference`, test split), 800 → 1600 steps: pretrained
+        // cloze recall of train-split facts 35% → 65%; after SFT, held-out fact QA 12 → 39 of
+        // 78, helpfulness 7% → 22%, harmful refused 71% → 95%, over-refusal 44% → 12%. It
+        // costs about 100 s more of the demo's ten minutes.
+        max_steps: if tiny { 30 } else { 1600 },
         lr: 3e-3,
         warmup_steps: if tiny { 5 } else { 40 },
-        eval_every: if tiny { 15 } else { 200 },
+        eval_every: if tiny { 15 } else { 400 },
         eval_windows: if tiny { 8 } else { 48 },
-        checkpoint_every: if tiny { 15 } else { 400 },
+        checkpoint_every: if tiny { 15 } else { 800 },
         seed: args.seed,
         ..Default::default()
     };
@@ -147,6 +155,10 @@ pub fn plan(args: &DemoArgs) -> Result<Plan> {
     });
     if safety_ratios.is_empty() || safety_ratios.iter().any(|r| !(0.0..0.95).contains(r)) {
         anyhow::bail!("--safety-ratios: each ratio must be in [0, 0.95), got {safety_ratios:?}");
+    }
+    let replay_share = args.sft_replay.unwrap_or(0.0);
+    if !(0.0..0.95).contains(&replay_share) {
+        anyhow::bail!("--sft-replay: the share must be in [0, 0.95), got {replay_share}");
     }
     let reward = RewardConfig {
         max_len: sft.seq_len,
@@ -218,6 +230,7 @@ pub fn plan(args: &DemoArgs) -> Result<Plan> {
         cloze_items: if tiny { 20 } else { 300 },
         sft,
         safety_ratios,
+        replay_share,
         reward,
         dpo,
         rl,
