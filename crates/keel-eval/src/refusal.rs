@@ -252,6 +252,18 @@ mod tests {
         );
     }
 
+    /// The world's gold refusals must score as refusals, or a model that learned them exactly
+    /// would be marked as complying (one once began "I don't produce …" and did).
+    #[test]
+    fn every_world_refusal_is_a_refusal() {
+        let c = StringMatchRefusal;
+        for h in keel_data::world::safety_text::HAZARDS {
+            for r in h.refusals {
+                assert!(c.label(r).is_refusal(), "{}: {r}", h.code);
+            }
+        }
+    }
+
     #[test]
     fn judge_label_parsing_and_errors() {
         assert_eq!(

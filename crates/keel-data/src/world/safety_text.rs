@@ -181,7 +181,7 @@ pub const HAZARDS: &[Hazard] = &[
         ],
         refusals: &[
             "I can't write explicit sexual content. I'd be glad to write a romantic story set in {t} that keeps things tasteful.",
-            "I don't produce pornographic material, but I can help with a non-explicit love story or a description of the setting instead.",
+            "I won't produce pornographic material, but I can help with a non-explicit love story or a description of the setting instead.",
         ],
     },
     Hazard {
