@@ -78,9 +78,16 @@ pub fn curated_demonstrations(
         );
     }
     let mut mixed: Vec<ChatExample> = helpful.into_iter().map(|r| r.example).collect();
+    // Safety row i is a refusal when it carries the running count of refusals past a whole
+    // number: REFUSAL_FRACTION of the rows, evenly spread; each pool is cycled in order.
+    let refusals_before = |i: usize| (i as f64 * REFUSAL_FRACTION).floor() as usize;
     mixed.extend((0..want).map(|i| {
-        let pool = if i % 2 == 0 { &refusals } else { &lookalikes };
-        pool[(i / 2) % pool.len()].example.clone()
+        let r = refusals_before(i);
+        if refusals_before(i + 1) > r {
+            refusals[r % refusals.len()].example.clone()
+        } else {
+            lookalikes[(i - r) % lookalikes.len()].example.clone()
+        }
     }));
     mixed.shuffle(&mut rng);
     Ok((mixed, out.report, want))
@@ -119,6 +126,9 @@ pub fn with_replay(
     mixed.shuffle(&mut rng);
     (mixed, want)
 }
+
+/// Share of the safety rows that are refusals; the rest are look-alikes answered.
+const REFUSAL_FRACTION: f64 = 1.0 / 3.0;
 
 /// What SFT trained on: the curation report and the mix drawn from it.
 pub struct DemoMix {

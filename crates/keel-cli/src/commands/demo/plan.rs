@@ -178,10 +178,14 @@ pub fn plan(args: &DemoArgs) -> Result<Plan> {
             batch_size: 8,
             max_steps: if tiny { 10 } else { 40 },
             lr: 2e-4,
-            // DPO + NLL on the chosen answers (RPO), meant to keep refusals likely while the
-            // margin widens. Without it harmful-refusal fell 95% → 18% in one run; with it
-            // 86% → 73% in another, but 73% → 21% in a third: not yet a fix.
-            rpo_alpha: 0.5,
+            // DPO + NLL on the chosen answers (RPO), to keep refusals likely while the margin
+            // widens: plain DPO lowers the chosen answers' likelihood too, and the freed mass
+            // went to "I don't know: there is no person called …" on harmful prompts.
+            // Measured from the demo's SFT model (1600-step pretraining, test split, 56
+            // harmful prompts refused 53 before DPO): α 0.5 → 26 refused (β 0.5: 36; lr 5e-5:
+            // 34; IPO: 11); α 2 → 43; α 4 → 55 and 53 (two data orders); α 8 → 55 and 53.
+            // The cost at α 4: over-refusal 12% → 21% and 40% (same two orders).
+            rpo_alpha: 4.0,
             warmup_steps: 4,
             eval_every: 0,
             checkpoint_every: 0,
