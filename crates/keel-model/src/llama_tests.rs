@@ -414,10 +414,20 @@ fn assert_checkpointed_grads_match(m: &Llama, vars: &[Var], p: &Packed, packed: 
     for v in vars {
         let a = g_plain.get(v).expect("plain grad");
         let b = g_ckpt.get(v).expect("checkpointed grad");
-        let scale = a.abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+        let scale = a
+            .abs()
+            .unwrap()
+            .max_all()
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap();
         assert!(scale > 0.0, "a {:?} parameter got no gradient", v.dims());
         let d = max_abs(a, b) / scale;
-        assert!(d < 1e-5, "gradient of a {:?} parameter differs: {d:.2e}", v.dims());
+        assert!(
+            d < 1e-5,
+            "gradient of a {:?} parameter differs: {d:.2e}",
+            v.dims()
+        );
     }
 }
 
@@ -434,8 +444,7 @@ fn checkpointed_backward_gives_the_same_gradients() {
         dropout: 0.3,
         ..LoraConfig::default()
     };
-    let adapters =
-        crate::lora::init_adapters(&lora, &lora_shapes(&m.config), 5).unwrap();
+    let adapters = crate::lora::init_adapters(&lora, &lora_shapes(&m.config), 5).unwrap();
     // B starts at zero (the adapter starts as a no-op); make it non-zero so A gets gradient.
     for v in adapters.all_vars() {
         if v.dims()[1] == lora.rank {
