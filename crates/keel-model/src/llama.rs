@@ -329,31 +329,11 @@ impl Llama {
         mut cache: Option<&mut KvCache>,
         segs: Option<&Arc<Segments>>,
     ) -> candle_core::Result<Tensor> {
-        let offset = cache.as_ref().map(|c| c.len()).unwrap_or(0);
-        let t = self.check_positions(ids, offset, segs, cache.is_some())?;
-        let mut x = self.embed_ids(ids)?;
-        for i in 0..self.layers.len() {
-            x = self.block(i, &x, offset, segs, cache.as_deref_mut())?;
-        }
-        if let Some(cache) = cache {
-            cache.len = offset + t;
-        }
-        ops::rms_norm(&x, &self.final_norm, self.config.rms_norm_eps)
-    }
-
-    /// Errors for ids `[b, t]` the model cannot take at `offset` (or packed as `segs`);
-    /// otherwise `t`.
-    fn check_positions(
-        &self,
-        ids: &Tensor,
-        offset: usize,
-        segs: Option<&Arc<Segments>>,
-        cached: bool,
-    ) -> candle_core::Result<usize> {
         let c = &self.config;
         let (b, t) = ids.dims2()?;
+        let offset = cache.as_ref().map(|c| c.len()).unwrap_or(0);
         if let Some(sg) = segs {
-            if sg.dims() != (b, t) || cached {
+            if sg.dims() != (b, t) || cache.is_some() {
                 candle_core::bail!(
                     "packed forward: segments {:?} for ids [{b}, {t}] (and no KV cache)",
                     sg.dims()
@@ -373,66 +353,53 @@ impl Llama {
                 c.max_position_embeddings
             );
         }
-        Ok(t)
-    }
-
-    /// Token embeddings `[b, t, d]` of `ids` `[b, t]`.
-    fn embed_ids(&self, ids: &Tensor) -> candle_core::Result<Tensor> {
-        let (b, t) = ids.dims2()?;
-        self.embed
-            .index_select(&ids.flatten_all()?, 0)?
-            .reshape((b, t, self.config.hidden_size))
-    }
-
-    /// Decoder layer `i` on `x` `[b, t, d]` (positions from `offset`, or restarting per
-    /// document of `segs`): attention and MLP, each with its residual.
-    fn block(
-        &self,
-        i: usize,
-        x: &Tensor,
-        offset: usize,
-        segs: Option<&Arc<Segments>>,
-        cache: Option<&mut KvCache>,
-    ) -> candle_core::Result<Tensor> {
-        let c = &self.config;
         let (h, kvh, eps) = (c.num_attention_heads, c.kv_heads(), c.rms_norm_eps);
+        let mut x =
+            self.embed
+                .index_select(&ids.flatten_all()?, 0)?
+                .reshape((b, t, c.hidden_size))?;
         let key = self.dropout_key.load(Ordering::Relaxed);
         let lora_on = self.lora_enabled.load(Ordering::Relaxed);
-        let l = &self.layers[i];
-        let pair = |m: usize| l.lora[m].as_ref().filter(|_| lora_on);
-        // The projection of `x` by module `m`'s weight, plus its LoRA update if any.
-        let lora = |m: usize, x: &Tensor, y: Tensor| -> candle_core::Result<Tensor> {
-            match pair(m) {
-                None => Ok(y),
-                Some(p) => {
-                    let k = (key != NO_KEY)
-                        .then(|| key.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ (i * 8 + m) as u64);
-                    y + p.delta(x, self.lora_dropout, k)?
+        for (i, l) in self.layers.iter().enumerate() {
+            let pair = |m: usize| l.lora[m].as_ref().filter(|_| lora_on);
+            // The projection of `x` by module `m`'s weight, plus its LoRA update if any.
+            let lora = |m: usize, x: &Tensor, y: Tensor| -> candle_core::Result<Tensor> {
+                match pair(m) {
+                    None => Ok(y),
+                    Some(p) => {
+                        let k = (key != NO_KEY)
+                            .then(|| key.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ (i * 8 + m) as u64);
+                        y + p.delta(x, self.lora_dropout, k)?
+                    }
                 }
-            }
-        };
-        let lin = |m: usize, x: &Tensor, w: &Tensor| lora(m, x, ops::linear(x, w)?);
-        let n = ops::rms_norm(x, &l.attn_norm, eps)?;
-        let rope = |x: Tensor, heads: usize| match segs {
-            None => ops::rope(&x, &self.rope, heads, offset),
-            Some(sg) => ops::rope_segments(&x, &self.rope, heads, sg),
-        };
-        let q = rope(lin(0, &n, &l.wq)?, h)?;
-        let k = rope(lin(1, &n, &l.wk)?, kvh)?;
-        let v = lin(2, &n, &l.wv)?;
-        let (k, v) = match cache {
-            Some(cache) => cache.append(i, &k, &v, c.max_position_embeddings)?,
-            None => (k, v),
-        };
-        let a = ops::segment_attention(&q, &k, &v, h, kvh, segs)?;
-        let x = lora(3, &a, ops::linear_residual(x, &a, &l.wo)?)?;
-        let n = ops::rms_norm(&x, &l.mlp_norm, eps)?;
-        let m = if pair(4).is_some() || pair(5).is_some() {
-            ops::swiglu(&lin(4, &n, &l.w_gate)?, &lin(5, &n, &l.w_up)?)?
-        } else {
-            ops::swiglu_mlp(&n, &l.w_gate, &l.w_up)?
-        };
-        lora(6, &m, ops::linear_residual(&x, &m, &l.w_down)?)
+            };
+            let lin = |m: usize, x: &Tensor, w: &Tensor| lora(m, x, ops::linear(x, w)?);
+            let n = ops::rms_norm(&x, &l.attn_norm, eps)?;
+            let rope = |x: Tensor, heads: usize| match segs {
+                None => ops::rope(&x, &self.rope, heads, offset),
+                Some(sg) => ops::rope_segments(&x, &self.rope, heads, sg),
+            };
+            let q = rope(lin(0, &n, &l.wq)?, h)?;
+            let k = rope(lin(1, &n, &l.wk)?, kvh)?;
+            let v = lin(2, &n, &l.wv)?;
+            let (k, v) = match cache.as_deref_mut() {
+                Some(cache) => cache.append(i, &k, &v, c.max_position_embeddings)?,
+                None => (k, v),
+            };
+            let a = ops::segment_attention(&q, &k, &v, h, kvh, segs)?;
+            x = lora(3, &a, ops::linear_residual(&x, &a, &l.wo)?)?;
+            let n = ops::rms_norm(&x, &l.mlp_norm, eps)?;
+            let m = if pair(4).is_some() || pair(5).is_some() {
+                ops::swiglu(&lin(4, &n, &l.w_gate)?, &lin(5, &n, &l.w_up)?)?
+            } else {
+                ops::swiglu_mlp(&n, &l.w_gate, &l.w_up)?
+            };
+            x = lora(6, &m, ops::linear_residual(&x, &m, &l.w_down)?)?;
+        }
+        if let Some(cache) = cache {
+            cache.len = offset + t;
+        }
+        ops::rms_norm(&x, &self.final_norm, eps)
     }
 
     /// The LM head `[vocab, d]` (the embedding matrix when tied): for trainers that fuse
@@ -495,18 +462,8 @@ impl Llama {
         mask: Option<&Tensor>,
         segs: Option<&Arc<Segments>>,
     ) -> candle_core::Result<Tensor> {
-        self.loss_from_hidden(&self.hidden(ids, None, segs)?, targets, mask)
-    }
-
-    /// The loss of [`Llama::loss_packed`] from final hidden states `[b, t, d]` (for
-    /// [`Llama::backward_checkpointed`]'s head).
-    pub fn loss_from_hidden(
-        &self,
-        hidden: &Tensor,
-        targets: &Tensor,
-        mask: Option<&Tensor>,
-    ) -> candle_core::Result<Tensor> {
-        let h = hidden.reshape(((), self.config.hidden_size))?;
+        let h = self.hidden(ids, None, segs)?;
+        let h = h.reshape(((), self.config.hidden_size))?;
         ops::linear_cross_entropy(&h, &self.lm_head, targets, mask)
     }
 }
@@ -564,6 +521,3 @@ fn standard_normal(rng: &mut impl Rng) -> f32 {
 #[cfg(test)]
 #[path = "llama_tests.rs"]
 mod tests;
-
-#[path = "llama_checkpointing.rs"]
-mod checkpointing;

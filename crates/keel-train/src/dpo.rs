@@ -263,97 +263,71 @@ fn run(
             model.set_lora_dropout_key(Some(step * cfg.grad_accum as u64 + micro as u64));
             tokens += b.tokens;
             let n = rows.len();
-            // The loss from the policy's sequence log-probs, and what the step logs of it.
-            let mut logged = None;
-            let mut pair_loss = |lp: Tensor| -> Result<Tensor> {
-                let (pa, pb) = (lp.narrow(0, 0, n)?, lp.narrow(0, n, n)?);
-                let (la, lb) = (b.lens.narrow(0, 0, n)?, b.lens.narrow(0, n, n)?);
-                let ra = Tensor::from_vec(
-                    idx.iter().map(|&i| refs.train[i][0]).collect::<Vec<_>>(),
-                    n,
-                    dev,
-                )?;
-                let rb = Tensor::from_vec(
-                    idx.iter().map(|&i| refs.train[i][1]).collect::<Vec<_>>(),
-                    n,
-                    dev,
-                )?;
-                let p = PairLogps {
-                    policy_chosen: &pa,
-                    policy_rejected: &pb,
-                    ref_chosen: &ra,
-                    ref_rejected: &rb,
-                    len_chosen: &la,
-                    len_rejected: &lb,
-                };
-                let (loss, rew_a, rew_b, kl) = match cfg.loss {
-                    DpoLoss::Kto => {
-                        let kl = pl::kto_kl(&pb.detach(), &rb)?;
-                        let des: Vec<f32> = rows
-                            .iter()
-                            .map(|r| f32::from(u8::from(r.desirable)))
-                            .collect();
-                        let des = Tensor::from_vec(des, n, dev)?;
-                        let (loss, rew) = pl::kto(
-                            &pa,
-                            &ra,
-                            &des,
-                            kl,
-                            cfg.beta,
-                            cfg.desirable_weight,
-                            cfg.undesirable_weight,
-                        )?;
-                        let zeros = Tensor::zeros(n, candle_core::DType::F32, dev)?;
-                        (loss, rew, zeros, kl)
-                    }
-                    other => {
-                        let o = match other {
-                            DpoLoss::Sigmoid => pl::dpo_sigmoid(&p, cfg.beta, cfg.label_smoothing)?,
-                            DpoLoss::Ipo => pl::ipo(&p, cfg.beta)?,
-                            DpoLoss::Simpo => pl::simpo(&p, cfg.beta, cfg.simpo_gamma)?,
-                            _ => pl::orpo(&p, cfg.beta)?,
-                        };
-                        let loss = if cfg.rpo_alpha > 0.0 {
-                            (o.loss + (pl::chosen_nll(&p)? * cfg.rpo_alpha)?)?
-                        } else {
-                            o.loss
-                        };
-                        (loss, o.chosen_rewards, o.rejected_rewards, 0.0)
-                    }
-                };
-                logged = Some((rew_a, rew_b, pa.detach(), pb.detach(), kl));
-                Ok(loss)
+            let lp = model.sequence_logprobs(&b.x, &b.y, &b.mask)?;
+            let (pa, pb) = (lp.narrow(0, 0, n)?, lp.narrow(0, n, n)?);
+            let (la, lb) = (b.lens.narrow(0, 0, n)?, b.lens.narrow(0, n, n)?);
+            let ra = Tensor::from_vec(
+                idx.iter().map(|&i| refs.train[i][0]).collect::<Vec<_>>(),
+                n,
+                dev,
+            )?;
+            let rb = Tensor::from_vec(
+                idx.iter().map(|&i| refs.train[i][1]).collect::<Vec<_>>(),
+                n,
+                dev,
+            )?;
+            let p = PairLogps {
+                policy_chosen: &pa,
+                policy_rejected: &pb,
+                ref_chosen: &ra,
+                ref_rejected: &rb,
+                len_chosen: &la,
+                len_rejected: &lb,
             };
-            let (loss, grads) = if cfg.gradient_checkpointing {
-                let mut failed = None;
-                let out = model.backward_checkpointed(&b.x, None, |h| {
-                    let lp = model.sequence_logprobs_from_hidden(h, &b.y, &b.mask)?;
-                    pair_loss(lp).map_err(|e| {
-                        let msg = e.to_string();
-                        failed = Some(e);
-                        candle_core::Error::Msg(msg)
-                    })
-                });
-                match (out, failed) {
-                    (_, Some(e)) => return Err(e),
-                    (out, None) => out?,
+            let (loss, rew_a, rew_b) = match cfg.loss {
+                DpoLoss::Kto => {
+                    let kl = pl::kto_kl(&pb.detach(), &rb)?;
+                    kl_sum += kl;
+                    let des: Vec<f32> = rows
+                        .iter()
+                        .map(|r| f32::from(u8::from(r.desirable)))
+                        .collect();
+                    des_all.extend(rows.iter().map(|r| r.desirable));
+                    let des = Tensor::from_vec(des, n, dev)?;
+                    let (loss, rew) = pl::kto(
+                        &pa,
+                        &ra,
+                        &des,
+                        kl,
+                        cfg.beta,
+                        cfg.desirable_weight,
+                        cfg.undesirable_weight,
+                    )?;
+                    (loss, rew, Tensor::zeros(n, candle_core::DType::F32, dev)?)
                 }
-            } else {
-                let loss = pair_loss(model.sequence_logprobs(&b.x, &b.y, &b.mask)?)?;
-                let grads = loss.backward()?;
-                (loss, grads)
+                other => {
+                    let o = match other {
+                        DpoLoss::Sigmoid => pl::dpo_sigmoid(&p, cfg.beta, cfg.label_smoothing)?,
+                        DpoLoss::Ipo => pl::ipo(&p, cfg.beta)?,
+                        DpoLoss::Simpo => pl::simpo(&p, cfg.beta, cfg.simpo_gamma)?,
+                        _ => pl::orpo(&p, cfg.beta)?,
+                    };
+                    let loss = if cfg.rpo_alpha > 0.0 {
+                        (o.loss + (pl::chosen_nll(&p)? * cfg.rpo_alpha)?)?
+                    } else {
+                        o.loss
+                    };
+                    (loss, o.chosen_rewards, o.rejected_rewards)
+                }
             };
-            let (rew_a, rew_b, pa, pb, kl) = logged.expect("the loss was computed");
-            kl_sum += kl;
-            des_all.extend(rows.iter().map(|r| r.desirable));
             let l = loss.to_scalar::<f32>()? as f64;
             ensure_finite("loss", l, step + 1, &last_checkpoint)?;
             loss_sum += l;
             rc_all.extend(rew_a.to_vec1::<f32>()?);
             rr_all.extend(rew_b.to_vec1::<f32>()?);
-            lc_all.extend(pa.to_vec1::<f32>()?);
-            lr_all.extend(pb.to_vec1::<f32>()?);
-            accumulate(&mut acc, grads, &params)?;
+            lc_all.extend(pa.detach().to_vec1::<f32>()?);
+            lr_all.extend(pb.detach().to_vec1::<f32>()?);
+            accumulate(&mut acc, loss.backward()?, &params)?;
         }
         let grads = acc.expect("grad_accum >= 1");
         let lr = schedule.lr_at(step);

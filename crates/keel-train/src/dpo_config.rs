@@ -84,9 +84,6 @@ pub struct DpoConfig {
     /// Train LoRA adapters on a frozen base instead of every weight (the reference is then
     /// the base without adapters). Default: none (full fine-tuning).
     pub lora: Option<LoraConfig>,
-    /// Keep one layer's activations at a time and recompute the rest in backward: far less
-    /// memory for about a third more compute, same gradients up to rounding. Default false.
-    pub gradient_checkpointing: bool,
 }
 
 impl Default for DpoConfig {
@@ -116,7 +113,6 @@ impl Default for DpoConfig {
             keep_checkpoints: 2,
             seed: 0,
             lora: None,
-            gradient_checkpointing: false,
         }
     }
 }

@@ -68,10 +68,6 @@ pub struct SftConfig {
     pub seed: u64,
     /// Train LoRA adapters on a frozen base instead of every weight. Default: none (full).
     pub lora: Option<keel_model::lora::LoraConfig>,
-    /// Keep one layer's activations at a time and recompute the rest in backward
-    /// ([`keel_model::llama::Llama::backward_checkpointed`]): far less memory for about a
-    /// third more compute. Same gradients up to float rounding. Default false.
-    pub gradient_checkpointing: bool,
 }
 
 impl Default for SftConfig {
@@ -93,7 +89,6 @@ impl Default for SftConfig {
             truncation: Truncation::Drop,
             seed: 0,
             lora: None,
-            gradient_checkpointing: false,
         }
     }
 }
@@ -337,22 +332,14 @@ pub fn sft(
             let b = batch_at(&mut order, first)?;
             // LoRA dropout masks keyed by (step, micro-batch): a resumed run draws the same.
             model.set_lora_dropout_key(Some(step * cfg.grad_accum as u64 + micro as u64));
-            let (loss, grads) = if cfg.gradient_checkpointing {
-                model.backward_checkpointed(&b.x, b.segs.as_ref(), |h| {
-                    model.loss_from_hidden(h, &b.y, Some(&b.mask))
-                })?
-            } else {
-                let loss = model.loss_packed(&b.x, &b.y, Some(&b.mask), b.segs.as_ref())?;
-                let grads = loss.backward()?;
-                (loss, grads)
-            };
+            let loss = model.loss_packed(&b.x, &b.y, Some(&b.mask), b.segs.as_ref())?;
             let l = loss.to_scalar::<f32>()? as f64;
             ensure_finite("loss", l, step + 1, &last_checkpoint)?;
             loss_sum += l;
             trained += b.trained;
             tokens += b.tokens;
             positions += b.positions;
-            accumulate(&mut acc, grads, &params)?;
+            accumulate(&mut acc, loss.backward()?, &params)?;
         }
         let grads = acc.expect("grad_accum >= 1");
         let lr = schedule.lr_at(step);

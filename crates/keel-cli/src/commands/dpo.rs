@@ -70,10 +70,6 @@ pub struct DpoArgs {
     /// Continue from the run directory's latest checkpoint (reference log-probs from the cache).
     #[arg(long)]
     pub resume: bool,
-    /// Keep one layer's activations at a time, recomputing the rest during backward: far
-    /// less memory on real models for about a third more compute.
-    #[arg(long)]
-    pub gradient_checkpointing: bool,
     #[command(flatten)]
     pub lora: LoraArgs,
 }
@@ -127,9 +123,6 @@ pub fn run(args: DpoArgs) -> Result<()> {
     }
     if let Some(l) = args.lora.config() {
         c.lora = Some(l);
-    }
-    if args.gradient_checkpointing {
-        c.gradient_checkpointing = true;
     }
     let data = load_pref_data(&args.data)?;
     std::fs::create_dir_all(&args.out).with_context(|| args.out.display().to_string())?;

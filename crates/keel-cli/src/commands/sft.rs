@@ -76,10 +76,6 @@ pub struct SftArgs {
     /// --batch-size then counts packed rows.
     #[arg(long)]
     pub packing: bool,
-    /// Keep one layer's activations at a time, recomputing the rest during backward: far
-    /// less memory on real models for about a third more compute.
-    #[arg(long)]
-    pub gradient_checkpointing: bool,
     /// Longest example in tokens, special tokens included.
     #[arg(long)]
     pub seq_len: Option<usize>,
@@ -114,9 +110,6 @@ fn config(args: &SftArgs) -> Result<SftConfig> {
     }
     if args.packing {
         c.packing = PackingMode::Packing;
-    }
-    if args.gradient_checkpointing {
-        c.gradient_checkpointing = true;
     }
     if let Some(v) = args.seed {
         c.seed = v;

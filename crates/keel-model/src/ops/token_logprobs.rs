@@ -247,19 +247,7 @@ impl Llama {
         targets: &Tensor,
         mask: &Tensor,
     ) -> Result<Tensor> {
-        self.sequence_logprobs_from_hidden(&self.forward_hidden(ids, None)?, targets, mask)
-    }
-
-    /// [`Llama::sequence_logprobs`] from final hidden states `[b, t, d]` (for
-    /// [`Llama::backward_checkpointed`]'s head).
-    pub fn sequence_logprobs_from_hidden(
-        &self,
-        hidden: &Tensor,
-        targets: &Tensor,
-        mask: &Tensor,
-    ) -> Result<Tensor> {
-        let (b, t) = targets.dims2()?;
-        let per_token = token_logprobs(hidden, self.lm_head(), targets)?.reshape((b, t))?;
+        let per_token = self.token_logprobs(ids, targets)?;
         (per_token * mask.to_dtype(DType::F32)?)?.sum(1)
     }
 }
