@@ -42,8 +42,8 @@ pub fn record(run_dir: &Path, mut stage: StageRecord) -> Result<()> {
 /// every test-split prompt; report written to `out_dir`), then mixed: every instruction and
 /// honesty row once, plus safety rows until they are `safety_ratio` of the result.
 ///
-/// The safety rows are half refusals (harmful → refuse and redirect) and half look-alikes
-/// (benign-but-sensitive → answer), each drawn from a seeded shuffle and cycled when needed.
+/// A third of the safety rows are refusals (harmful → refuse and redirect) and two thirds
+/// look-alikes (benign-but-sensitive → answer), each drawn from a seeded shuffle and cycled when needed.
 /// Curation leaves fewer look-alikes than refusals (their framings deduplicate), and an
 /// unbalanced share teaches "sensitive word → refuse": over-refusal is the usual cost of
 /// safety tuning, and contrastive look-alikes are the usual remedy. Keeping the helpful rows
