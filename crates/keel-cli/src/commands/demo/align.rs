@@ -102,9 +102,9 @@ pub fn curated_demonstrations(
 /// held-out helpfulness is recall of exactly those facts. Mixing some of the pretraining
 /// corpus back in is the usual remedy (InstructGPT's "ptx" term does the same for RLHF).
 ///
-/// Off by default (`--sft-replay`). Measured (seed 0, safety share 0.3, test split, share
-/// 0.25 vs none): after 800 pretraining steps it helped everywhere (fact QA 12 → 19 of 78,
-/// harmful refused 71% → 80%, over-refusal 44% → 33%); after the demo's 1600 it mostly trades
+/// Off by default (`--sft-replay`). Measured on an earlier world (seed 0, safety share 0.3,
+/// test split, share 0.25 vs none): after 800 pretraining steps it helped everywhere (fact QA
+/// 12 → 19 of 78, harmful refused 71% → 80%, over-refusal 44% → 33%); after 1600 it traded
 /// (fact QA 39 → 41, over-refusal 12% → 9%, but harmful refused 95% → 70%: at a fixed step
 /// count the documents dilute the refusal demonstrations).
 pub fn with_replay(

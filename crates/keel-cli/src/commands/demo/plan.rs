@@ -42,8 +42,8 @@ where
 ///
 /// Why: a 1M-parameter model pretrained for minutes must store every entity's facts before
 /// SFT can teach it to answer about held-out entities. Measured on this world (800 steps of
-/// 8×128 tokens, before the general pages; the demo now pretrains for 1600): with 6 articles the corpus repeats 11 times and the model memorises the
-/// documents' wording (train loss 0.5, validation 0.99) rather than the facts; with 36 freshly
+/// 8×128 tokens, before the general pages; the demo now pretrains for 1200): with 6
+/// articles the corpus repeats 11 times and the model memorises the documents' wording (train loss 0.5, validation 0.99) rather than the facts; with 36 freshly
 /// drawn articles per entity (same facts, new template draws and sentence orders: knowledge
 /// augmentation) it sees the corpus about twice and validation loss falls to 0.87. SFT then
 /// answered 42% of validation-split fact questions (the earlier 6-article, 400×16-token
@@ -105,18 +105,19 @@ pub fn plan(args: &DemoArgs) -> Result<Plan> {
         // Small batches, many steps: at a fixed token budget, 800 steps of 8 rows stored
         // facts better than 400 of 16 (validation loss 0.99 vs 1.05).
         batch_size: 8,
-        // 1600 steps (about four passes over the corpus), not 800: the loss was still falling
+        // 1200 steps (about three passes over the corpus), not 800: the loss was still falling
         // at 800, and every later stage lives on the facts stored here. Measured (seed 0,
-        // `--safety-ratios 0.3 --skip-preference`, test split), 800 → 1600 steps: pretrained
-        // cloze recall of train-split facts 35% → 65%; after SFT, held-out fact QA 12 → 39 of
-        // 78, helpfulness 7% → 22%, harmful refused 71% → 95%, over-refusal 44% → 12%. It
-        // costs about 100 s more of the demo's ten minutes.
-        max_steps: if tiny { 30 } else { 1600 },
+        // `--safety-ratios 0.3 --skip-preference`, test split, an earlier world), 800 → 1600
+        // steps: pretrained cloze recall of train-split facts 35% → 65%; after SFT, held-out
+        // fact QA 12 → 39 of 78, helpfulness 7% → 22%. 1600 steps made the whole demo 9m46s
+        // when this machine ran slow (5,000 tokens/s); 1200 took 7m29s at 5,400 tokens/s, with
+        // SFT helpfulness 24% (1600: 20%) on the same world.
+        max_steps: if tiny { 30 } else { 1200 },
         lr: 3e-3,
         warmup_steps: if tiny { 5 } else { 40 },
         eval_every: if tiny { 15 } else { 400 },
         eval_windows: if tiny { 8 } else { 48 },
-        checkpoint_every: if tiny { 15 } else { 800 },
+        checkpoint_every: if tiny { 15 } else { 600 },
         seed: args.seed,
         ..Default::default()
     };
@@ -181,8 +182,8 @@ pub fn plan(args: &DemoArgs) -> Result<Plan> {
             // DPO + NLL on the chosen answers (RPO), to keep refusals likely while the margin
             // widens: plain DPO lowers the chosen answers' likelihood too, and the freed mass
             // went to "I don't know: there is no person called …" on harmful prompts.
-            // Measured from the demo's SFT model (1600-step pretraining, test split, 56
-            // harmful prompts refused 53 before DPO): α 0.5 → 26 refused (β 0.5: 36; lr 5e-5:
+            // Measured from a demo SFT model (1600-step pretraining, the world before its benign
+            // questions were extended, test split, 56 harmful prompts refused 53 before DPO): α 0.5 → 26 refused (β 0.5: 36; lr 5e-5:
             // 34; IPO: 11); α 2 → 43; α 4 → 55 and 53 (two data orders); α 8 → 55 and 53.
             // The cost at α 4: over-refusal 12% → 21% and 40% (same two orders).
             rpo_alpha: 4.0,
