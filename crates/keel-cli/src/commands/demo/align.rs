@@ -46,7 +46,7 @@ pub fn record(run_dir: &Path, mut stage: StageRecord) -> Result<()> {
 /// look-alikes (benign-but-sensitive → answer), each drawn from a seeded shuffle and cycled
 /// when needed. Over-refusal is the usual cost of safety tuning ("sensitive word → refuse"),
 /// and contrastive look-alikes are the usual remedy. Measured (1600-step pretraining, share
-/// 0.3, test split): with the world's 63 training look-alike questions and this split,
+/// 0.3, test split): with the world's 62 training look-alike questions and this split,
 /// over-refusal was 14% on seeds 0 and 1 (harmful refused 75% and 79%); with 41 questions and
 /// half and half it was 42% on seed 0. Keeping the helpful rows fixed makes runs at different
 /// ratios differ in safety data only.
