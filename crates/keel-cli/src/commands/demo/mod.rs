@@ -53,7 +53,7 @@ pub struct DemoArgs {
     #[arg(long, value_delimiter = ',')]
     pub safety_ratios: Option<Vec<f64>>,
     /// Share of the SFT mix that is pretraining documents trained on every token (replay,
-    /// against forgetting what pretraining stored). Default: the plan's.
+    /// against forgetting what pretraining stored). Default 0 (off).
     #[arg(long)]
     pub sft_replay: Option<f64>,
     /// Stop after SFT (no reward model, no RLAIF labelling, no DPO, no RL).

@@ -43,10 +43,11 @@ where
 /// Why: a 1M-parameter model pretrained for minutes must store every entity's facts before
 /// SFT can teach it to answer about held-out entities. Measured on this world (800 steps of
 /// 8×128 tokens, before the general pages; the demo now pretrains for 1200): with 6
-/// articles the corpus repeats 11 times and the model memorises the documents' wording (train loss 0.5, validation 0.99) rather than the facts; with 36 freshly
-/// drawn articles per entity (same facts, new template draws and sentence orders: knowledge
-/// augmentation) it sees the corpus about twice and validation loss falls to 0.87. SFT then
-/// answered 42% of validation-split fact questions (the earlier 6-article, 400×16-token
+/// articles the corpus repeats 11 times and the model memorises the documents' wording
+/// (train loss 0.5, validation 0.99) rather than the facts; with 36 freshly drawn articles
+/// per entity (same facts, new template draws and sentence orders: knowledge augmentation)
+/// it sees the corpus about twice and validation loss falls to 0.87. SFT then answered 42%
+/// of validation-split fact questions (the earlier 6-article, 400×16-token
 /// pretraining: 13%).
 fn demo_world() -> WorldConfig {
     WorldConfig {
@@ -182,10 +183,12 @@ pub fn plan(args: &DemoArgs) -> Result<Plan> {
             // DPO + NLL on the chosen answers (RPO), to keep refusals likely while the margin
             // widens: plain DPO lowers the chosen answers' likelihood too, and the freed mass
             // went to "I don't know: there is no person called …" on harmful prompts.
-            // Measured from a demo SFT model (1600-step pretraining, the world before its benign
-            // questions were extended, test split, 56 harmful prompts refused 53 before DPO): α 0.5 → 26 refused (β 0.5: 36; lr 5e-5:
-            // 34; IPO: 11); α 2 → 43; α 4 → 55 and 53 (two data orders); α 8 → 55 and 53.
-            // The cost at α 4: over-refusal 12% → 21% and 40% (same two orders).
+            // Measured from a demo SFT model (1600-step pretraining, the world before its
+            // benign questions were extended, test split, 56 harmful prompts refused 53 before
+            // DPO): α 0.5 → 26 refused (β 0.5: 36; lr 5e-5: 34; IPO: 11); α 2 → 43; α 4 → 55
+            // and 53 (two data orders); α 8 → 55 and 53. The cost at α 4: over-refusal 12% →
+            // 21% and 40% (same two orders). With the 1200-step default, DPO took harmful
+            // refusal 91% → 93% and over-refusal 21% → 16% (seed 0).
             rpo_alpha: 4.0,
             warmup_steps: 4,
             eval_every: 0,
