@@ -185,11 +185,12 @@ fn ppo_against_a_trained_reward_model_raises_its_score() {
     assert!(reward.name().starts_with("reward-model:"));
 
     let run = dir.path().join("ppo");
+    let beta = 0.05;
     let out = rl(
         &base,
         &RlConfig {
             max_steps: 100,
-            ..cfg(Algo::Ppo, 0.05)
+            ..cfg(Algo::Ppo, beta)
         },
         &train,
         &val,
@@ -218,7 +219,6 @@ fn ppo_against_a_trained_reward_model_raises_its_score() {
     // The leash: PPO maximises reward − β·KL, and the reference itself scores `early` at zero
     // KL, so a policy that drifted further than its reward gain pays for has failed the
     // objective (a fixed nat bound instead depends on the world and tokenizer).
-    let beta = 0.05;
     assert!(
         late_kl > 0.0 && (late - early) - beta * late_kl > 0.0,
         "KL {late_kl} costs more than the score gained: {early} → {late} at β {beta}"
